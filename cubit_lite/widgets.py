@@ -1,0 +1,212 @@
+"""Sliders that show how a figure changes with one parameter, live or on a static page.
+
+Every chapter uses one function, :func:`parameter_slider`, to answer "what happens as
+the bandwidth ``h`` (or the ridge ``λ``) changes?". It has two ways to do it:
+
+``"live"``
+    An :func:`ipywidgets.interactive_output` slider: each move asks the running
+    kernel to redraw the figure. Works with ipywidgets 7 and 8 (JupyterLab,
+    Notebook 7, VS Code, Google Colab), and dies with the kernel.
+
+``"static"``
+    Every frame is drawn once, in advance, as a PNG inside an ``HTML`` widget; the
+    frames sit in an ipywidgets 8 ``Stack`` whose ``selected_index`` is tied to the
+    slider's ``index`` by :func:`ipywidgets.jslink`. The link runs in the browser,
+    so once the notebook has been executed the slider works on the built web page
+    with no kernel at all (the widget state saved with the notebook holds the
+    frames and the link), and it works in a live notebook too. The default frame is
+    selected before anyone touches the slider.
+
+``mode="auto"`` (the default) picks ``"static"`` where it can (ipywidgets >= 8,
+outside Colab) — which is what the book build needs — and ``"live"`` elsewhere.
+The environment variable ``CUBIT_LITE_SLIDERS=live|static`` overrides the automatic
+choice for a whole session; an explicit ``mode=`` argument overrides both.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+__all__ = ["SLIDER_MODES", "figure_to_png", "live_slider", "parameter_slider", "resolve_mode", "static_slider"]
+
+SLIDER_MODES = ("auto", "live", "static")
+"""Accepted values of ``mode`` and of the ``CUBIT_LITE_SLIDERS`` environment variable."""
+
+ENV_VAR = "CUBIT_LITE_SLIDERS"
+
+MakeFigure = Callable[[float], Figure]
+
+
+def _has_stack() -> bool:
+    """Whether this ipywidgets has ``Stack`` (added in ipywidgets 8)."""
+    return hasattr(widgets, "Stack")
+
+
+def _in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def resolve_mode(mode: str = "auto") -> str:
+    """Turn ``"auto"`` into ``"live"`` or ``"static"`` (see the module docstring).
+
+    Raises:
+        ValueError: for an unknown mode, or ``"static"`` on ipywidgets 7.
+    """
+    if mode not in SLIDER_MODES:
+        raise ValueError(f"unknown slider mode {mode!r}; choose one of {', '.join(SLIDER_MODES)}")
+    if mode == "auto":
+        mode = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+        if mode not in SLIDER_MODES:
+            raise ValueError(
+                f"environment variable {ENV_VAR}={os.environ[ENV_VAR]!r} is not a slider mode; "
+                f"use one of {', '.join(SLIDER_MODES)}"
+            )
+    if mode == "auto":
+        mode = "static" if _has_stack() and not _in_colab() else "live"
+    if mode == "static" and not _has_stack():
+        raise ValueError(
+            f"static sliders need ipywidgets >= 8 (this is {widgets.__version__}); use mode='live'"
+        )
+    return mode
+
+
+def figure_to_png(fig: Figure, dpi: int = 96) -> bytes:
+    """Render a Matplotlib figure to PNG bytes and close it (so it is not shown twice)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _png_html(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" '
+        'style="max-width:100%;height:auto;display:block">'
+    )
+
+
+def _validated(values: Sequence[float], default: float | None, fmt: str) -> tuple[list[float], int, list[str]]:
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("values is empty; give at least one parameter value for the slider")
+    if default is None:
+        index = len(values) // 2
+    else:
+        matches = [i for i, v in enumerate(values) if abs(v - float(default)) <= 1e-12 * max(1.0, abs(v))]
+        if not matches:
+            raise ValueError(f"default={default!r} is not one of the slider values {values}")
+        index = matches[0]
+    labels = [fmt.format(v) for v in values]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"fmt={fmt!r} gives repeated labels {labels}; use a format with more digits")
+    return values, index, labels
+
+
+def _selection_slider(labels: list[str], index: int, description: str) -> widgets.SelectionSlider:
+    return widgets.SelectionSlider(
+        options=labels,
+        index=index,
+        description=description,
+        continuous_update=True,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="min(100%, 560px)"),
+    )
+
+
+def static_slider(
+    make_figure: MakeFigure,
+    values: Sequence[float],
+    *,
+    description: str,
+    fmt: str = "{:.3g}",
+    default: float | None = None,
+    alt: str | None = None,
+    dpi: int = 96,
+) -> widgets.VBox:
+    """A slider over precomputed frames that works with no kernel (ipywidgets >= 8).
+
+    ``make_figure(value)`` is called once per value; each figure becomes a PNG in an
+    ``HTML`` widget, the frames go into a ``Stack``, and
+    ``jslink((slider, "index"), (stack, "selected_index"))`` switches them in the
+    browser. Returns ``VBox([slider, stack])``.
+    """
+    resolve_mode("static")  # clear error on ipywidgets 7
+    values, index, labels = _validated(values, default, fmt)
+    alt = alt or f"Figure for {description} = {{}}"
+    frames = [
+        widgets.HTML(value=_png_html(figure_to_png(make_figure(v), dpi), alt.format(label)))
+        for v, label in zip(values, labels)
+    ]
+    stack = widgets.Stack(children=frames, selected_index=index)
+    slider = _selection_slider(labels, index, description)
+    widgets.jslink((slider, "index"), (stack, "selected_index"))
+    return widgets.VBox([slider, stack])
+
+
+def live_slider(
+    make_figure: MakeFigure,
+    values: Sequence[float],
+    *,
+    description: str,
+    fmt: str = "{:.3g}",
+    default: float | None = None,
+) -> widgets.VBox:
+    """A slider that asks the running kernel to redraw (ipywidgets 7 and 8).
+
+    Nothing is precomputed, so a dense grid of ``values`` costs nothing until a value
+    is chosen. Returns ``VBox([slider, output])``.
+    """
+    values, index, labels = _validated(values, default, fmt)
+    slider = _selection_slider(labels, index, description)
+
+    def draw(label: str) -> None:
+        from IPython.display import display
+
+        fig = make_figure(values[labels.index(label)])
+        display(fig)
+        plt.close(fig)
+
+    output = widgets.interactive_output(draw, {"label": slider})
+    return widgets.VBox([slider, output])
+
+
+def parameter_slider(
+    make_figure: MakeFigure,
+    values: Sequence[float],
+    *,
+    description: str,
+    fmt: str = "{:.3g}",
+    default: float | None = None,
+    mode: str = "auto",
+    alt: str | None = None,
+    dpi: int = 96,
+) -> widgets.VBox:
+    """The book's one way to show a figure as a function of one parameter.
+
+    Args:
+        make_figure: ``value -> matplotlib.figure.Figure``; it is closed after use.
+        values: the parameter values the slider offers, in slider order.
+        description: the slider's label, e.g. ``"bandwidth h"``.
+        fmt: how a value is printed on the slider, e.g. ``"{:.3g}"``.
+        default: the value shown first (one of ``values``); the middle one if None.
+        mode: ``"auto"``, ``"live"`` or ``"static"`` (see the module docstring).
+        alt: alternative text of each static frame; ``{}`` is replaced by the value.
+        dpi: resolution of static frames.
+
+    Returns:
+        A widget; make it the last expression of a cell to display it.
+    """
+    mode = resolve_mode(mode)
+    if mode == "static":
+        return static_slider(make_figure, values, description=description, fmt=fmt, default=default, alt=alt, dpi=dpi)
+    return live_slider(make_figure, values, description=description, fmt=fmt, default=default)
