@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv (if needed) and install everything the book, the library and the
+# tests need. Safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade pip
+echo "==> installing requirements.txt, cubit_lite and the book/test tools"
+"${PIP[@]}" install -q -r requirements.txt -e ".[book,test]"
+echo "==> ready: $(.venv/bin/python -c 'import sys, cubit_lite; print("Python", sys.version.split()[0], "| cubit_lite", cubit_lite.__version__)')"

@@ -1,0 +1,135 @@
+"""The book: committed notebooks are clean, the strict build passes, and what it publishes works.
+
+The build itself (``jupyter-book build . -W -n --keep-going``) runs once per session in
+the ``book_build`` fixture: a failing cell, a broken cross-reference, an unknown
+citation or any Sphinx warning fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def notebooks() -> list[Path]:
+    return sorted(p for p in (ROOT / "book").glob("*.ipynb"))
+
+
+CHAPTERS_WITH_SLIDERS = {"book/01_nadaraya_watson": 1, "book/02_kernel_ridge": 2}
+
+
+# --------------------------------------------------------------------------- #
+# The committed sources (fast, no build)
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs; strip them"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebooks_install_cubit_lite_when_missing(path):
+    """The first code cell makes the notebook self-sufficient in Colab."""
+    nb = nbformat.read(path, as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert "import cubit_lite" in first.source and "%pip install" in first.source
+
+
+def test_every_toc_entry_exists():
+    for entry in toc_files():
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
+
+
+def test_repository_url_is_set_once():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    url = config["repository"]["url"]
+    assert url.startswith("https://github.com/")
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+# --------------------------------------------------------------------------- #
+# The strict build and what it publishes
+# --------------------------------------------------------------------------- #
+@pytest.mark.book
+def test_every_page_is_built(book_build):
+    for entry in toc_files():
+        page = book_build / "html" / f"{entry}.html"
+        assert page.exists(), f"{page} missing"
+
+
+def _saved_widget_state(book_build: Path, chapter: str) -> dict:
+    executed = book_build / "jupyter_execute" / f"{chapter}.ipynb"
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    return nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS_WITH_SLIDERS))
+def test_static_sliders_are_saved_with_frames_and_links(book_build, chapter):
+    """Each slider's frames and its slider→Stack link are in the executed notebook's widget state."""
+    state = _saved_widget_state(book_build, chapter)
+    models = {f"IPY_MODEL_{key}": value for key, value in state.items()}
+    stacks = {key: m["state"] for key, m in models.items() if m["model_name"] == "StackModel"}
+    links = [m["state"] for m in models.values() if m["model_name"] == "LinkModel"]
+    assert len(stacks) >= CHAPTERS_WITH_SLIDERS[chapter]
+    for stack_id, stack in stacks.items():
+        link = next(link for link in links if link["target"] == [stack_id, "selected_index"])
+        slider_id, trait = link["source"]
+        slider = models[slider_id]
+        assert slider["model_name"] == "SelectionSliderModel" and trait == "index"
+        assert len(slider["state"]["_options_labels"]) == len(stack["children"]) >= 5
+        assert stack["selected_index"] == slider["state"]["index"]  # a default frame is shown
+        frames = [models[child]["state"]["value"] for child in stack["children"]]
+        assert all(frame.startswith('<img src="data:image/png;base64,') for frame in frames)
+        assert len(set(frames)) == len(frames)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS_WITH_SLIDERS))
+def test_widget_state_is_embedded_in_the_page(book_build, chapter):
+    html = (book_build / "html" / f"{chapter}.html").read_text(encoding="utf-8")
+    assert 'application/vnd.jupyter.widget-state+json' in html
+    assert html.count('application/vnd.jupyter.widget-view+json') >= CHAPTERS_WITH_SLIDERS[chapter]
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS_WITH_SLIDERS))
+def test_chapters_have_exercises_with_hidden_solutions(book_build, chapter):
+    html = (book_build / "html" / f"{chapter}.html").read_text(encoding="utf-8")
+    exercises = re.findall(r'class="[^"]*\bexercise\b', html)
+    solutions = re.findall(r'class="[^"]*\bsolution\b[^"]*\bdropdown\b', html)
+    assert len(exercises) >= 3
+    assert len(solutions) >= 3  # hidden behind a toggle
+
+
+@pytest.mark.book
+def test_kernel_ridge_chapter_proves_the_representer_theorem(book_build):
+    html = (book_build / "html" / "book" / "02_kernel_ridge.html").read_text(encoding="utf-8")
+    assert re.search(r'class="[^"]*\btheorem\b', html) and re.search(r'class="[^"]*\bproof\b', html)
+    assert "Representer" in html or "representer" in html
+
+
+@pytest.mark.book
+def test_references_page_lists_the_cited_works(book_build):
+    html = (book_build / "html" / "book" / "references.html").read_text(encoding="utf-8")
+    for author in ("Nadaraya", "Watson", "Murphy", "Zheng"):
+        assert author in html

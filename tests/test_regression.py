@@ -1,0 +1,273 @@
+"""cubit_lite.regression against references: scikit-learn, direct least squares, brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF
+from sklearn.kernel_ridge import KernelRidge
+
+from cubit_lite.regression import (
+    KERNELS,
+    kernel_profile,
+    kernel_ridge,
+    local_linear,
+    loo_bandwidth,
+    nadaraya_watson,
+    rbf_gamma,
+    sample_toy_problem,
+    toy_function,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sample_toy_problem(n=60, noise=0.3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return np.linspace(-0.1, 1.1, 157)
+
+
+# --------------------------------------------------------------------------- #
+# Kernel ridge regression == scikit-learn
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("lam", [1e-3, 0.1, 1.0])
+@pytest.mark.parametrize("bandwidth", [0.05, 0.1, 0.3])
+def test_kernel_ridge_matches_sklearn(data, grid, lam, bandwidth):
+    x, y = data
+    ours = kernel_ridge(x, y, grid, lam, bandwidth)
+    ref = KernelRidge(alpha=lam, kernel="rbf", gamma=rbf_gamma(bandwidth)).fit(x[:, None], y).predict(grid[:, None])
+    assert np.max(np.abs(ours - ref)) < 1e-8
+
+
+def test_kernel_ridge_weights_are_the_equivalent_kernel(data, grid):
+    """Column j of the weights is the prediction for targets e_j (sklearn fit on unit vectors)."""
+    x, y = data
+    lam, h = 0.05, 0.08
+    y_hat, weights = kernel_ridge(x, y, grid, lam, h, return_weights=True)
+    assert weights.shape == (grid.size, x.size)
+    assert np.allclose(weights @ y, y_hat, atol=1e-10)
+    model = KernelRidge(alpha=lam, kernel="rbf", gamma=rbf_gamma(h))
+    ref = np.column_stack([model.fit(x[:, None], e).predict(grid[:, None]) for e in np.eye(x.size)])
+    assert np.max(np.abs(weights - ref)) < 1e-8
+
+
+def test_kernel_ridge_equivalent_kernel_has_negative_lobes(data):
+    x, y = data
+    _, weights = kernel_ridge(x, y, np.array([0.5]), 1e-3, 0.05, return_weights=True)
+    assert weights.min() < 0  # unlike NW weights
+    _, shrunk = kernel_ridge(x, y, np.array([0.5]), 5.0, 0.05, return_weights=True)
+    assert shrunk.sum() < 0.9  # and they need not sum to one: a large λ shrinks towards 0
+
+
+def test_kernel_ridge_is_the_gp_posterior_mean(data, grid):
+    x, y = data
+    lam, h = 0.09, 0.07
+    gp = GaussianProcessRegressor(kernel=RBF(length_scale=h), alpha=lam, optimizer=None).fit(x[:, None], y)
+    assert np.max(np.abs(kernel_ridge(x, y, grid, lam, h) - gp.predict(grid[:, None]))) < 1e-8
+
+
+def test_kernel_ridge_interpolates_with_zero_ridge():
+    x = np.array([0.0, 0.3, 0.5, 0.9])
+    y = np.array([1.0, -2.0, 0.5, 3.0])
+    assert np.allclose(kernel_ridge(x, y, x, 0.0, 0.2), y, atol=1e-8)
+
+
+def test_kernel_ridge_singular_gram_falls_back_to_least_squares():
+    x = np.array([0.1, 0.1, 0.5])  # repeated input: K is singular at λ = 0
+    y = np.array([1.0, 3.0, 0.0])
+    y_hat = kernel_ridge(x, y, x, 0.0, 0.2)
+    assert np.all(np.isfinite(y_hat))
+    assert np.allclose(y_hat[:2], 2.0, atol=1e-6)  # the least-squares compromise: the mean
+
+
+# --------------------------------------------------------------------------- #
+# Nadaraya–Watson
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_nw_matches_the_formula(data, kernel):
+    x, y = data
+    xq = np.linspace(0.05, 0.95, 41)  # every query has points in reach at h = 0.15
+    h = 0.15
+    k = kernel_profile((xq[:, None] - x[None, :]) / h, kernel) / h
+    expected = (k @ y) / k.sum(axis=1)
+    y_hat, weights = nadaraya_watson(x, y, xq, h, kernel, return_weights=True)
+    assert np.allclose(y_hat, expected, rtol=0, atol=1e-12)
+    assert np.all(weights >= 0)
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_nw_gaussian_never_underflows(data):
+    """A tiny bandwidth is nearest-neighbour regression, not 0/0."""
+    x, y = data
+    xq = np.array([-5.0, 0.33, 7.0])
+    y_hat = nadaraya_watson(x, y, xq, 1e-4)
+    nearest = y[np.abs(xq[:, None] - x[None, :]).argmin(axis=1)]
+    assert np.allclose(y_hat, nearest)
+
+
+def test_nw_huge_bandwidth_is_the_mean(data):
+    x, y = data
+    assert np.allclose(nadaraya_watson(x, y, [0.0, 0.5], 1e6), y.mean())
+
+
+def test_kernel_profiles_are_densities():
+    u = np.linspace(-8, 8, 160001)
+    for kernel in KERNELS:
+        assert abs(np.trapezoid(kernel_profile(u, kernel), u) - 1.0) < 1e-3
+
+
+@pytest.mark.parametrize("kernel", ["epanechnikov", "box"])
+def test_empty_window_raises_by_default(kernel):
+    x = np.array([0.0, 0.1, 0.2])
+    with pytest.raises(ValueError, match=r"x_query\[1\] = 0\.9.*on_empty='nan'"):
+        nadaraya_watson(x, x, [0.1, 0.9], 0.05, kernel)
+
+
+@pytest.mark.parametrize("estimator", [nadaraya_watson, local_linear])
+def test_empty_window_nan_is_documented_and_explicit(estimator):
+    x = np.array([0.0, 0.01, 0.1, 0.11])
+    y_hat, weights = estimator(x, x, [0.05, 0.5], 0.06, "box", return_weights=True, on_empty="nan")
+    assert np.isfinite(y_hat[0]) and np.isnan(y_hat[1])
+    assert np.all(weights[1] == 0)
+
+
+# --------------------------------------------------------------------------- #
+# Local linear regression == weighted least squares
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_local_linear_matches_weighted_least_squares(data, kernel):
+    x, y = data
+    h = 0.2
+    xq = np.array([0.0, 0.02, 0.31, 0.7, 0.98, 1.0])
+    y_hat, weights = local_linear(x, y, xq, h, kernel, return_weights=True)
+    for i, q in enumerate(xq):
+        w = kernel_profile((q - x) / h, kernel)
+        design = np.column_stack([np.ones_like(x), x - q])
+        root = np.sqrt(w)
+        coef = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)[0]
+        assert abs(y_hat[i] - coef[0]) < 1e-10
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-12)
+    assert np.allclose(weights @ y, y_hat, atol=1e-12)
+
+
+def test_local_linear_reproduces_lines_exactly(data):
+    x, _ = data
+    line = 2.0 - 3.0 * x
+    xq = np.linspace(0, 1, 25)
+    assert np.allclose(local_linear(x, line, xq, 0.1), 2.0 - 3.0 * xq, atol=1e-10)
+
+
+def test_local_linear_has_less_boundary_bias_than_nw():
+    """On a straight line NW is biased at the edges, local linear is not."""
+    x = np.linspace(0, 1, 101)
+    y = 3.0 * x
+    edge = np.array([0.0, 1.0])
+    nw_bias = np.abs(nadaraya_watson(x, y, edge, 0.1) - 3.0 * edge)
+    ll_bias = np.abs(local_linear(x, y, edge, 0.1) - 3.0 * edge)
+    assert np.all(nw_bias > 0.1) and np.all(ll_bias < 1e-10)
+
+
+# --------------------------------------------------------------------------- #
+# Leave-one-out: shortcut == brute force
+# --------------------------------------------------------------------------- #
+def _brute_force_loo(x, y, bandwidths, method, kernel, lam):
+    errors = []
+    for h in bandwidths:
+        squared = []
+        for i in range(x.size):
+            keep = np.arange(x.size) != i
+            try:
+                if method == "nw":
+                    pred = nadaraya_watson(x[keep], y[keep], x[i : i + 1], h, kernel)
+                elif method == "krr":
+                    pred = kernel_ridge(x[keep], y[keep], x[i : i + 1], lam, h)
+                else:
+                    pred = local_linear(x[keep], y[keep], x[i : i + 1], h, kernel)
+            except ValueError:  # no other point in reach: this h cannot predict point i
+                squared.append(np.inf)
+                continue
+            squared.append((y[i] - pred[0]) ** 2)
+        errors.append(np.mean(squared))
+    return np.array(errors)
+
+
+@pytest.mark.parametrize("method", ["nw", "krr", "llr"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_loo_shortcut_equals_refitting(data, method, kernel):
+    x, y = data
+    bandwidths = np.geomspace(0.008, 0.4, 9)
+    lam = 0.02
+    result = loo_bandwidth(x, y, bandwidths, method=method, lam=lam, kernel=kernel)
+    expected = _brute_force_loo(x, y, bandwidths, method, kernel, lam)
+    finite = np.isfinite(expected)
+    assert np.array_equal(np.isfinite(result.errors), finite)
+    assert np.allclose(result.errors[finite], expected[finite], rtol=1e-9, atol=1e-12)
+    assert result.best_index == int(np.argmin(expected))
+    assert result.best_bandwidth == bandwidths[result.best_index]
+
+
+def test_loo_picks_a_sensible_bandwidth():
+    x, y = sample_toy_problem(n=200, noise=0.3, seed=3)
+    candidates = np.geomspace(0.002, 0.5, 40)
+    best = loo_bandwidth(x, y, candidates).best_bandwidth
+    assert 0.005 < best < 0.1  # neither interpolation nor the global mean
+    fitted = nadaraya_watson(x, y, x, best)
+    assert np.mean((fitted - toy_function(x)) ** 2) < np.mean((y - toy_function(x)) ** 2)
+
+
+# --------------------------------------------------------------------------- #
+# Bad input: clear errors
+# --------------------------------------------------------------------------- #
+X = np.linspace(0, 1, 5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: nadaraya_watson(X, X[:4], X, 0.1), "same length; got 5 and 4"),
+        (lambda: nadaraya_watson([], [], X, 0.1), "x_train is empty"),
+        (lambda: nadaraya_watson(X, X, [], 0.1), "x_query is empty"),
+        (lambda: nadaraya_watson(X, [0, 1, np.nan, 3, 4], X, 0.1), r"y_train must be finite; y_train\[2\] = nan"),
+        (lambda: nadaraya_watson(X, X, [np.inf], 0.1), "x_query must be finite"),
+        (lambda: nadaraya_watson(X[:, None], X, X, 0.1), "one-dimensional"),
+        (lambda: nadaraya_watson(X, X, X, 0.0), "bandwidth must be a positive"),
+        (lambda: nadaraya_watson(X, X, X, -1.0), "bandwidth must be a positive"),
+        (lambda: nadaraya_watson(X, X, X, "wide"), "bandwidth must be a positive number"),
+        (lambda: nadaraya_watson(X, X, X, 0.1, kernel="triangle"), "unknown kernel 'triangle'; choose one of gaussian"),
+        (lambda: nadaraya_watson(X, X, X, 0.1, on_empty="zero"), "on_empty must be one of raise, nan"),
+        (lambda: nadaraya_watson(["a"], [1.0], X, 0.1), "x_train must be an array of real numbers"),
+        (lambda: kernel_ridge(X, X, X, -0.1, 0.1), r"lam \(the ridge λ\) must be a finite number >= 0; got -0.1"),
+        (lambda: kernel_ridge(X, X, X, np.nan, 0.1), "lam"),
+        (lambda: kernel_ridge(X, X, X, 0.1, 0.0), "bandwidth must be a positive"),
+        (lambda: kernel_ridge(X, X[:3], X, 0.1, 0.1), "same length"),
+        (lambda: local_linear(X, X, X, -0.2), "bandwidth"),
+        (lambda: local_linear(X, X, X, 0.2, kernel="tricube"), "unknown kernel"),
+        (lambda: loo_bandwidth(X, X, [0.1, -0.1]), "every bandwidth must be a positive"),
+        (lambda: loo_bandwidth(X, X, []), "bandwidths is empty"),
+        (lambda: loo_bandwidth(X, X, [0.1], method="gp"), "unknown method 'gp'; choose one of nw, krr, llr"),
+        (lambda: loo_bandwidth(X, X, [0.1], method="krr", lam=0.0), "needs lam > 0"),
+        (lambda: loo_bandwidth(X, X, [0.1], method="krr", lam=-1.0), "lam"),
+        (lambda: loo_bandwidth([0.5], [1.0], [0.1]), "at least two training points"),
+        (lambda: loo_bandwidth(X, X, [1e-4], kernel="box"), "no candidate bandwidth"),
+        (lambda: sample_toy_problem(n=0), "n must be a positive integer"),
+        (lambda: sample_toy_problem(noise=-1.0), "noise must be"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_scalar_query_is_accepted():
+    assert nadaraya_watson(X, X, 0.5, 0.2).shape == (1,)
+
+
+def test_toy_problem_is_deterministic():
+    a = sample_toy_problem(n=10, seed=7)
+    b = sample_toy_problem(n=10, seed=7)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert np.all(np.diff(a[0]) >= 0)

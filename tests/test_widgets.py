@@ -1,0 +1,135 @@
+"""cubit_lite.widgets: the live and the static slider, and how the mode is chosen."""
+
+from __future__ import annotations
+
+import sys
+
+import ipywidgets as widgets
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from ipywidgets.embed import embed_data  # noqa: E402
+
+from cubit_lite import widgets as cw  # noqa: E402
+
+VALUES = [0.05, 0.1, 0.2, 0.4]
+
+
+def make_figure(value: float):
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, value])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    return fig
+
+
+def model_states(box) -> dict:
+    """Widget state as it would be saved in an executed notebook (all live widgets)."""
+    return embed_data(views=[box])["manager_state"]["state"]
+
+
+# --------------------------------------------------------------------------- #
+# Mode
+# --------------------------------------------------------------------------- #
+def test_auto_is_static_with_ipywidgets_8(monkeypatch):
+    monkeypatch.delenv(cw.ENV_VAR, raising=False)
+    assert cw.resolve_mode("auto") == "static"
+
+
+def test_auto_is_live_without_stack(monkeypatch):
+    """ipywidgets 7 (as in Colab) has no Stack: the slider must still work, live."""
+    monkeypatch.delenv(cw.ENV_VAR, raising=False)
+    monkeypatch.delattr(widgets, "Stack")
+    assert cw.resolve_mode("auto") == "live"
+    with pytest.raises(ValueError, match="static sliders need ipywidgets >= 8"):
+        cw.resolve_mode("static")
+
+
+def test_auto_is_live_in_colab(monkeypatch):
+    monkeypatch.delenv(cw.ENV_VAR, raising=False)
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    assert cw.resolve_mode("auto") == "live"
+
+
+def test_environment_variable_overrides_auto(monkeypatch):
+    monkeypatch.setenv(cw.ENV_VAR, "live")
+    assert cw.resolve_mode("auto") == "live"
+    assert cw.resolve_mode("static") == "static"  # an explicit argument wins
+    monkeypatch.setenv(cw.ENV_VAR, "sometimes")
+    with pytest.raises(ValueError, match="CUBIT_LITE_SLIDERS='sometimes' is not a slider mode"):
+        cw.resolve_mode("auto")
+
+
+def test_unknown_mode_is_rejected():
+    with pytest.raises(ValueError, match="unknown slider mode 'fast'; choose one of auto, live, static"):
+        cw.parameter_slider(make_figure, VALUES, description="h", mode="fast")
+
+
+# --------------------------------------------------------------------------- #
+# Static slider: frames in a Stack, linked in the browser
+# --------------------------------------------------------------------------- #
+def test_static_slider_has_one_png_frame_per_value_and_a_browser_link():
+    box = cw.parameter_slider(make_figure, VALUES, description="bandwidth h", default=0.2, mode="static", alt="h = {}")
+    slider, stack = box.children
+    assert isinstance(slider, widgets.SelectionSlider) and isinstance(stack, widgets.Stack)
+    assert list(slider.options) == ["0.05", "0.1", "0.2", "0.4"]
+    assert slider.index == stack.selected_index == 2  # the default frame shows before any interaction
+    assert len(stack.children) == len(VALUES)
+    for frame, label in zip(stack.children, slider.options):
+        assert frame.value.startswith('<img src="data:image/png;base64,iVBOR')  # a PNG
+        assert f'alt="h = {label}"' in frame.value
+    frames = {frame.value for frame in stack.children}
+    assert len(frames) == len(VALUES)  # each value drew a different picture
+
+    links = [
+        s["state"] for s in model_states(box).values()
+        if s["model_name"] == "LinkModel"
+        and s["state"]["source"] == [f"IPY_MODEL_{slider.model_id}", "index"]
+    ]
+    assert links and links[0]["target"] == [f"IPY_MODEL_{stack.model_id}", "selected_index"]
+
+
+def test_static_slider_closes_its_figures():
+    before = len(plt.get_fignums())
+    cw.static_slider(make_figure, VALUES, description="h")
+    assert len(plt.get_fignums()) == before
+
+
+def test_default_frame_is_the_middle_one():
+    box = cw.static_slider(make_figure, VALUES, description="h")
+    assert box.children[1].selected_index == len(VALUES) // 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"values": []}, "values is empty"),
+        ({"default": 0.3}, r"default=0.3 is not one of the slider values"),
+        ({"values": [0.1001, 0.1002], "fmt": "{:.2f}"}, "gives repeated labels"),
+    ],
+)
+def test_slider_input_errors(kwargs, message):
+    args = {"values": VALUES, **kwargs}
+    values = args.pop("values")
+    with pytest.raises(ValueError, match=message):
+        cw.parameter_slider(make_figure, values, description="h", mode="static", **args)
+
+
+# --------------------------------------------------------------------------- #
+# Live slider: redraws on demand
+# --------------------------------------------------------------------------- #
+def test_live_slider_draws_only_the_chosen_value():
+    calls: list[float] = []
+
+    def counting_figure(value):
+        calls.append(value)
+        return make_figure(value)
+
+    box = cw.parameter_slider(counting_figure, VALUES, description="λ", mode="live", default=0.1)
+    slider, output = box.children
+    assert isinstance(slider, widgets.SelectionSlider) and isinstance(output, widgets.Output)
+    assert calls == [0.1]  # drawn once, for the default
+    slider.index = 3
+    assert calls == [0.1, 0.4]  # moving the slider redraws with the new value
