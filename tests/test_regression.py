@@ -115,9 +115,9 @@ def test_nw_huge_bandwidth_is_the_mean(data):
 
 
 def test_kernel_profiles_are_densities():
-    u = np.linspace(-8, 8, 160001)
+    u, du = np.linspace(-8, 8, 160001, retstep=True)
     for kernel in KERNELS:
-        assert abs(np.trapezoid(kernel_profile(u, kernel), u) - 1.0) < 1e-3
+        assert abs(kernel_profile(u, kernel).sum() * du - 1.0) < 1e-3
 
 
 @pytest.mark.parametrize("kernel", ["epanechnikov", "box"])
