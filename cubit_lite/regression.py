@@ -48,6 +48,7 @@ __all__ = [
     "loo_bandwidth",
     "nadaraya_watson",
     "rbf_gamma",
+    "rbf_kernel",
     "toy_function",
     "sample_toy_problem",
 ]
@@ -228,6 +229,15 @@ def rbf_gamma(bandwidth: float) -> float:
 def _rbf(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     """RBF Gram matrix ``exp(−γ (a_i − b_j)²)``, shape ``(len(a), len(b))``."""
     return np.exp(-gamma * (a[:, None] - b[None, :]) ** 2)
+
+
+def rbf_kernel(a, b, bandwidth: float) -> np.ndarray:
+    """The RBF (Gaussian) kernel matrix ``k(a_i, b_j) = exp(−(a_i − b_j)² / (2h²))``.
+
+    Shape ``(len(a), len(b))``. With ``a = b = x_train`` it is the Gram matrix ``K``
+    of :func:`kernel_ridge`; with ``a = x_query`` its rows are the vectors ``k(x)``.
+    """
+    return _rbf(_as_1d("a", a), _as_1d("b", b), rbf_gamma(bandwidth))
 
 
 def _solve_symmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:

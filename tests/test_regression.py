@@ -16,6 +16,7 @@ from cubit_lite.regression import (
     loo_bandwidth,
     nadaraya_watson,
     rbf_gamma,
+    rbf_kernel,
     sample_toy_problem,
     toy_function,
 )
@@ -41,6 +42,15 @@ def test_kernel_ridge_matches_sklearn(data, grid, lam, bandwidth):
     ours = kernel_ridge(x, y, grid, lam, bandwidth)
     ref = KernelRidge(alpha=lam, kernel="rbf", gamma=rbf_gamma(bandwidth)).fit(x[:, None], y).predict(grid[:, None])
     assert np.max(np.abs(ours - ref)) < 1e-8
+
+
+def test_rbf_kernel_matches_sklearn(data, grid):
+    from sklearn.metrics.pairwise import rbf_kernel as sk_rbf
+
+    x, _ = data
+    assert np.allclose(rbf_kernel(grid, x, 0.07), sk_rbf(grid[:, None], x[:, None], gamma=rbf_gamma(0.07)), atol=1e-15)
+    with pytest.raises(ValueError, match="bandwidth must be a positive"):
+        rbf_kernel(x, x, 0.0)
 
 
 def test_kernel_ridge_weights_are_the_equivalent_kernel(data, grid):
