@@ -52,6 +52,8 @@ def test_notebooks_install_cubit_lite_when_missing(path):
     nb = nbformat.read(path, as_version=4)
     first = next(cell for cell in nb.cells if cell.cell_type == "code")
     assert "import cubit_lite" in first.source and "%pip install" in first.source
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+    assert f"git+{url}" in first.source, "the install URL must match repository.url in _config.yml"
 
 
 def test_every_toc_entry_exists():
