@@ -6,6 +6,7 @@ Modules (one idea each):
   linear, leave-one-out bandwidth choice).
 * :mod:`cubit_lite.widgets` — sliders that work in a live kernel and on the static site.
 * :mod:`cubit_lite.plotting` — the book's figure style.
+* :mod:`cubit_lite.source` — library code shown in the book, without docstrings.
 """
 
 __version__ = "0.1.0"

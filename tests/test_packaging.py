@@ -20,7 +20,7 @@ def test_wheel_contains_the_library(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))
-    for module in ("__init__", "regression", "widgets", "plotting"):
+    for module in ("__init__", "regression", "widgets", "plotting", "source"):
         assert f"cubit_lite/{module}.py" in names
     assert not any(name.startswith(("tests/", "book/")) for name in names)
     assert "Requires-Python: <3.13,>=3.10" in metadata
