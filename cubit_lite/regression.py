@@ -18,6 +18,15 @@ a query ``x``; a bandwidth ``h > 0``; a ridge ``λ >= 0``.
 * :func:`loo_bandwidth` — leave-one-out error of each candidate bandwidth, computed
   from the hat matrix with no refitting loop.
 
+Streaming (causal) versions for chapter 4, where the data arrive one pair at a time
+and the prediction at step ``t`` may use the first ``t`` pairs only:
+
+* :func:`prefix_nadaraya_watson` — NW on each prefix (what causal attention does).
+* :func:`prefix_kernel_ridge` — the exact causal KRR: a fresh ``t × t`` ridge problem
+  for every prefix.
+* :func:`triangular_kernel_ridge` — Cubit's surrogate in 1-D: one lower-triangular
+  system ``(P + λI) u = y`` shared by all steps, read out with NW weights.
+
 Inputs are validated at this boundary: mismatched lengths, empty or non-finite
 data, ``bandwidth <= 0``, ``λ < 0`` and unknown kernels raise :class:`ValueError`
 with a message that says what was wrong and what is allowed.
@@ -47,6 +56,9 @@ __all__ = [
     "local_linear",
     "loo_bandwidth",
     "nadaraya_watson",
+    "prefix_kernel_ridge",
+    "prefix_nadaraya_watson",
+    "triangular_kernel_ridge",
     "rbf_gamma",
     "rbf_kernel",
     "toy_function",
@@ -434,6 +446,130 @@ def loo_bandwidth(
         )
     best = int(np.argmin(errors))
     return LooResult(candidates, errors, best, float(candidates[best]))
+
+
+# --------------------------------------------------------------------------- #
+# Streaming data: predictions that may only use the past
+# --------------------------------------------------------------------------- #
+def _stream(x_train, y_train, x_query) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated stream ``(x, y)`` and one query per step (default: ``x`` itself)."""
+    x, y = _training_pair(x_train, y_train)
+    xq = x.copy() if x_query is None else _as_1d("x_query", x_query)
+    if xq.shape != x.shape:
+        raise ValueError(
+            "a stream needs one query per step: x_query must have the same length as "
+            f"x_train ({x.size}); got {xq.size}"
+        )
+    return x, y, xq
+
+
+def _causal_gaussian_weights(x_query: np.ndarray, x_train: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Causal Gaussian NW weights, shape ``(n, n)``, lower triangular, rows sum to one.
+
+    Row ``t`` is ``K_h(z_t − x_j) / Σ_{i<=t} K_h(z_t − x_i)`` for ``j <= t`` and 0 for
+    ``j > t``: a row softmax of ``−(z_t − x_j)² / 2h²`` under the causal mask.
+    """
+    n = x_train.size
+    log_w = -0.5 * ((x_query[:, None] - x_train[None, :]) / bandwidth) ** 2  # (n, n)
+    future = np.triu(np.ones((n, n), dtype=bool), k=1)
+    log_w[future] = -np.inf
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def prefix_nadaraya_watson(x_train, y_train, x_query=None, *, bandwidth: float, return_weights: bool = False):
+    """Gaussian NW on a stream: step ``t`` sees the first ``t`` pairs only.
+
+    ``ŷ_t = Σ_{j<=t} K_h(z_t − x_j) y_j / Σ_{j<=t} K_h(z_t − x_j)`` with one query
+    ``z_t`` per step (default ``z_t = x_t``). This is causal softmax attention in one
+    dimension (chapter 3).
+
+    Returns:
+        ``y_hat`` of shape ``(n,)``, or ``(y_hat, weights)`` with the ``(n, n)``
+        lower-triangular weight matrix.
+    """
+    x, y, xq = _stream(x_train, y_train, x_query)
+    weights = _causal_gaussian_weights(xq, x, _positive("bandwidth", bandwidth))
+    y_hat = weights @ y
+    return (y_hat, weights) if return_weights else y_hat
+
+
+def prefix_kernel_ridge(x_train, y_train, x_query=None, *, lam: float, bandwidth: float, return_weights: bool = False):
+    """The exact causal kernel ridge regression on a stream.
+
+    Step ``t`` solves its own KRR problem on the first ``t`` pairs:
+    ``ŷ_t = k_t(z_t)ᵀ (K_{1:t} + λI)⁻¹ y_{1:t}`` with the RBF kernel of
+    :func:`kernel_ridge` (CUBIT_MATH.md §3, "honesty note"). The symmetric ``t × t``
+    matrix changes with every new pair, so the weights that step ``t`` gives to old
+    targets are not those step ``t − 1`` gave them.
+
+    Cost: the Cholesky factor of a leading block of ``K + λI`` is the leading block of
+    its Cholesky factor, so one ``O(n³)`` factorisation serves every prefix, and each
+    step adds two triangular solves of size ``t``.
+
+    Args:
+        x_train, y_train: the stream, shape ``(n,)``.
+        x_query: one query per step, shape ``(n,)``; default ``x_train``.
+        lam: the ridge ``λ >= 0``.
+        bandwidth: ``h > 0``.
+        return_weights: also return the ``(n, n)`` lower-triangular matrix whose row
+            ``t`` is ``k_t(z_t)ᵀ (K_{1:t} + λI)⁻¹`` padded with zeros.
+
+    Returns:
+        ``y_hat`` of shape ``(n,)``, or ``(y_hat, weights)``.
+    """
+    x, y, xq = _stream(x_train, y_train, x_query)
+    lam = _ridge(lam)
+    gamma = rbf_gamma(bandwidth)
+    n = x.size
+    gram = _rbf(x, x, gamma) + lam * np.eye(n)  # (n, n)
+    k_query = _rbf(xq, x, gamma)  # (n, n); row t used up to column t
+    weights = np.zeros((n, n))
+    try:
+        chol = scipy.linalg.cholesky(gram, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        chol = None  # singular (λ = 0 with repeated inputs): solve each prefix on its own
+    for t in range(1, n + 1):
+        k_t = k_query[t - 1, :t]
+        if chol is None:
+            weights[t - 1, :t] = _solve_symmetric(gram[:t, :t], k_t)
+            continue
+        half = scipy.linalg.solve_triangular(chol[:t, :t], k_t, lower=True, check_finite=False)
+        weights[t - 1, :t] = scipy.linalg.solve_triangular(chol[:t, :t].T, half, lower=False, check_finite=False)
+    y_hat = weights @ y
+    return (y_hat, weights) if return_weights else y_hat
+
+
+def triangular_kernel_ridge(x_train, y_train, x_query=None, *, lam: float, bandwidth: float, return_weights: bool = False):
+    """Cubit's triangular surrogate for causal KRR, in one dimension.
+
+    ``P`` is the causal Gaussian NW weight matrix of the stream against itself
+    (``P_tj ∝ K_h(x_t − x_j)`` for ``j <= t``, rows summing to one); ``A`` is the same
+    for the queries. Then (the 1-D form of the paper's eq. 13, with ``S = I``)
+
+        ``u = (P + λI)⁻¹ y``  (forward substitution),  ``ŷ = A u``.
+
+    ``u_t`` depends on ``y_1..y_t`` only and never changes once computed: one shared
+    triangular system replaces the ``n`` symmetric ones of :func:`prefix_kernel_ridge`.
+    ``P`` is not a symmetric Gram matrix, so the two answers differ; chapter 4 plots
+    both.
+
+    Returns:
+        ``y_hat`` of shape ``(n,)``, or ``(y_hat, weights)`` with the ``(n, n)``
+        lower-triangular matrix ``A (P + λI)⁻¹``.
+    """
+    x, y, xq = _stream(x_train, y_train, x_query)
+    lam = _ridge(lam)
+    h = _positive("bandwidth", bandwidth)
+    p_matrix = _causal_gaussian_weights(x, x, h)  # (n, n), diagonal >= 1/t
+    a_matrix = _causal_gaussian_weights(xq, x, h)  # (n, n)
+    system = p_matrix + lam * np.eye(x.size)
+    if not return_weights:
+        u = scipy.linalg.solve_triangular(system, y, lower=True, check_finite=False)
+        return a_matrix @ u
+    # A (P + λI)⁻¹ = ((P + λI)⁻ᵀ Aᵀ)ᵀ: one triangular solve with the transpose.
+    weights = scipy.linalg.solve_triangular(system.T, a_matrix.T, lower=False, check_finite=False).T
+    return weights @ y, weights
 
 
 # --------------------------------------------------------------------------- #

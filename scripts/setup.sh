@@ -11,6 +11,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 "${PIP[@]}" install -q --upgrade pip
+# torch first, pinned: on these machines the pin resolves to a local CPU build;
+# an unpinned torch would pull gigabytes of CUDA wheels.
+echo "==> installing torch==2.13.0 (CPU build)"
+"${PIP[@]}" install -q "torch==2.13.0"
 echo "==> installing requirements.txt, cubit_lite and the book/test tools"
 "${PIP[@]}" install -q -r requirements.txt -e ".[book,test]"
-echo "==> ready: $(.venv/bin/python -c 'import sys, cubit_lite; print("Python", sys.version.split()[0], "| cubit_lite", cubit_lite.__version__)')"
+echo "==> ready: $(.venv/bin/python -c 'import sys, cubit_lite; import torch; print("Python", sys.version.split()[0], "| torch", torch.__version__, "| cubit_lite", cubit_lite.__version__)')"

@@ -1,0 +1,63 @@
+"""Token mixers on ``(B, H, T, D)`` tensors: attention as NW, Cubit, DeltaFormer, LLR.
+
+* :mod:`cubit_lite.mixers.functional` — the reference path: one pure function per
+  equation of CUBIT_MATH.md §2–§4, and the matrices behind them for plotting.
+* :mod:`cubit_lite.mixers.layers` — ``nn.Module`` layers chosen by name
+  (:func:`build_mixer`), with incremental decoding through :class:`MixerCache`.
+"""
+
+from .functional import (
+    REF_NORMS,
+    CubitMatrices,
+    attention_weights,
+    cubit_attention,
+    cubit_matrices,
+    cubit_solve,
+    deltaformer_attention,
+    deltaformer_kernel,
+    deltaformer_solve,
+    gaussian_nadaraya_watson,
+    llr_attention,
+    llr_weights,
+    reference_kernel,
+    ridge_inverse,
+    softmax_attention,
+)
+from .layers import (
+    MIXER_NAMES,
+    CubitMixer,
+    DeltaFormerMixer,
+    LLRMixer,
+    MixerCache,
+    MultiHeadMixer,
+    SoftmaxMixer,
+    build_mixer,
+    mixer_options,
+)
+
+__all__ = [
+    "MIXER_NAMES",
+    "REF_NORMS",
+    "CubitMatrices",
+    "CubitMixer",
+    "DeltaFormerMixer",
+    "LLRMixer",
+    "MixerCache",
+    "MultiHeadMixer",
+    "SoftmaxMixer",
+    "attention_weights",
+    "build_mixer",
+    "cubit_attention",
+    "cubit_matrices",
+    "cubit_solve",
+    "deltaformer_attention",
+    "deltaformer_kernel",
+    "deltaformer_solve",
+    "gaussian_nadaraya_watson",
+    "llr_attention",
+    "llr_weights",
+    "mixer_options",
+    "reference_kernel",
+    "ridge_inverse",
+    "softmax_attention",
+]

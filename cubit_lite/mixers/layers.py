@@ -1,0 +1,375 @@
+"""Multi-head token-mixer layers around the functional core, chosen by name.
+
+Every layer maps ``x`` of shape ``(B, T, C)`` (``C = d_model``) to ``(B, T, C)``:
+it projects ``x`` to per-head queries, keys and values (``(B, H, T, D)``), mixes the
+tokens with one function of :mod:`cubit_lite.mixers.functional`, and projects the
+heads back. :func:`build_mixer` makes one from its name:
+
+==================  ==========================================================
+``"transformer"``   softmax attention, ``O = A V``
+``"cubit"``         ``O = A (P + λI)⁻¹ S V`` with its own reference projection
+``"cubit-nolrr"``   Cubit with ``S = I`` (no Limited-Range Rescale)
+``"cubit-share"``   Cubit with ``R = K`` (no reference projection)
+``"deltaformer"``   ``O = A U``, ``(I + diag(β) L) U = V``
+``"llr"``           local linear regression weights (slow, for small heads)
+==================  ==========================================================
+
+**Incremental decoding.** Pass a :class:`MixerCache`: an empty cache is filled by a
+full forward pass over the prompt; after that each call takes one new token
+(``T = 1``) and costs ``O(t · D)`` for the ``t``-th token. The result equals the
+full forward pass (the tests check this in float64), because no mixer lets a token
+change anything computed for an earlier one (CUBIT_MATH.md §3 "Incremental
+decoding").
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as Fm
+
+__all__ = [
+    "MIXER_NAMES",
+    "CubitMixer",
+    "DeltaFormerMixer",
+    "LLRMixer",
+    "MixerCache",
+    "MultiHeadMixer",
+    "SoftmaxMixer",
+    "build_mixer",
+    "mixer_options",
+]
+
+
+class MixerCache:
+    """What one mixer layer keeps between decoding steps.
+
+    A dictionary of tensors ``(B, H, t, ·)`` grown along the token axis. Which
+    tensors depends on the mixer: keys and values for attention; keys, references
+    and the solved values ``u_j`` for Cubit (the ``u_j`` never change once computed).
+    """
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, Tensor] = {}
+
+    def __len__(self) -> int:
+        """Number of tokens seen so far."""
+        return next(iter(self.tensors.values())).shape[-2] if self.tensors else 0
+
+    def extend(self, **new: Tensor) -> dict[str, Tensor]:
+        """Append ``new[name]`` (``(B, H, t_new, ·)``) to each cached tensor; return the totals."""
+        for name, value in new.items():
+            old = self.tensors.get(name)
+            self.tensors[name] = value if old is None else torch.cat([old, value], dim=-2)
+        return {name: self.tensors[name] for name in new}
+
+
+class MultiHeadMixer(nn.Module):
+    """Shared scaffolding: the Q/K/V/output projections and the cache protocol.
+
+    Subclasses implement :meth:`mix` (all tokens at once) and :meth:`mix_step`
+    (one new token against the cache).
+
+    Args:
+        d_model: width ``C`` of the residual stream.
+        n_heads: number of heads ``H``.
+        head_dim: per-head width ``D``; default ``d_model // n_heads``.
+        bias: whether the projections have biases.
+    """
+
+    name = "mixer"
+
+    def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False) -> None:
+        super().__init__()
+        for what, value in (("d_model", d_model), ("n_heads", n_heads)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive integer; got {value!r}")
+        if head_dim is None:
+            if d_model % n_heads:
+                raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads}), or pass head_dim")
+            head_dim = d_model // n_heads
+        if not isinstance(head_dim, int) or head_dim < 1:
+            raise ValueError(f"head_dim must be a positive integer; got {head_dim!r}")
+        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, head_dim
+        inner = n_heads * head_dim
+        self.query = nn.Linear(d_model, inner, bias=bias)
+        self.key = nn.Linear(d_model, inner, bias=bias)
+        self.value = nn.Linear(d_model, inner, bias=bias)
+        self.out = nn.Linear(inner, d_model, bias=bias)
+
+    # -- shapes ------------------------------------------------------------ #
+    def heads(self, projected: Tensor) -> Tensor:
+        """``(B, T, H·D) → (B, H, T, D)``."""
+        b, t, _ = projected.shape
+        return projected.view(b, t, self.n_heads, -1).transpose(1, 2)
+
+    def merge(self, mixed: Tensor) -> Tensor:
+        """``(B, H, T, D) → (B, T, C)`` through the output projection."""
+        b, h, t, d = mixed.shape
+        return self.out(mixed.transpose(1, 2).reshape(b, t, h * d))
+
+    # -- the two paths ----------------------------------------------------- #
+    def mix(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor, cache: MixerCache | None) -> Tensor:
+        """All tokens at once; fill ``cache`` if given. Returns ``(B, H, T, D)``."""
+        raise NotImplementedError
+
+    def mix_step(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor, cache: MixerCache) -> Tensor:
+        """One new token (``T = 1``) against a filled cache. Returns ``(B, H, 1, D)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, cache: MixerCache | None = None) -> Tensor:
+        """Mix ``x`` of shape ``(B, T, C)``; returns ``(B, T, C)``.
+
+        With ``cache=None`` or an empty cache, every token is processed at once (and
+        an empty cache is filled). With a filled cache, ``x`` must be one new token.
+        """
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (B, T, {self.d_model}); got {tuple(x.shape)}")
+        q, k, v = self.heads(self.query(x)), self.heads(self.key(x)), self.heads(self.value(x))
+        if cache is None or len(cache) == 0:
+            return self.merge(self.mix(x, q, k, v, cache))
+        if x.shape[1] != 1:
+            raise ValueError(f"after the prompt, decoding takes one token at a time; got {x.shape[1]} tokens")
+        return self.merge(self.mix_step(x, q, k, v, cache))
+
+
+class SoftmaxMixer(MultiHeadMixer):
+    """``"transformer"``: causal softmax attention, ``O = A V`` (fused SDPA)."""
+
+    name = "transformer"
+
+    def mix(self, x, q, k, v, cache):
+        if cache is not None:
+            cache.extend(k=k, v=v)
+        return Fm._softmax_attention(q, k, v, True, None)
+
+    def mix_step(self, x, q, k, v, cache):
+        past = cache.extend(k=k, v=v)
+        return Fm._softmax_attention(q, past["k"], past["v"], False, None)
+
+
+class CubitMixer(MultiHeadMixer):
+    """Cubit: ``O = A (P + λI)⁻¹ S V`` (CUBIT_MATH.md §3), and its ablations.
+
+    Args (beyond :class:`MultiHeadMixer`'s):
+        lrr: use Limited-Range Rescale ``s = a + (b − a) σ(x w + c)`` (False:
+            ``"cubit-nolrr"``).
+        share_reference: ``R = K`` (``"cubit-share"``) instead of its own projection.
+        lam: initial ridge ``λ >= 0``, the same for every head (default 1e-6).
+        learn_lam: train ``λ`` (stored as ``log λ`` per head; needs ``lam > 0``).
+        lrr_bounds: ``(a, b)``, default ``(0.5, 2.0)``.
+        learn_lrr_bounds: train ``a`` and ``b`` per head.
+        ref_scale: initial reference scale ``g > 0`` (default 1; stored as ``log g``
+            per head and always learned, so ``g`` stays positive and the diagonal of
+            ``P`` stays the largest entry of its row).
+        ref_norm: one of :data:`~cubit_lite.mixers.functional.REF_NORMS`.
+    """
+
+    name = "cubit"
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        *,
+        head_dim: int | None = None,
+        bias: bool = False,
+        lrr: bool = True,
+        share_reference: bool = False,
+        lam: float = 1e-6,
+        learn_lam: bool = False,
+        lrr_bounds: tuple[float, float] = (0.5, 2.0),
+        learn_lrr_bounds: bool = False,
+        ref_scale: float = 1.0,
+        ref_norm: str = "one-side",
+    ) -> None:
+        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias)
+        Fm._check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
+        Fm._check_per_head("ref_scale", ref_scale, n_heads, allow_zero=False)
+        Fm._check_ref_norm(ref_norm)
+        self.ref_norm = ref_norm
+        self.share_reference = share_reference
+        self.reference = None if share_reference else nn.Linear(d_model, n_heads * self.head_dim, bias=bias)
+        log_lam = torch.full((n_heads,), math.log(lam) if lam > 0 else -math.inf)
+        if learn_lam:
+            self.log_lam = nn.Parameter(log_lam)
+        else:
+            self.register_buffer("log_lam", log_lam)
+        self.log_ref_scale = nn.Parameter(torch.full((n_heads,), math.log(ref_scale)))
+        self.rescale = None
+        if lrr:
+            low, high = (float(b) for b in lrr_bounds)
+            if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+                raise ValueError(f"lrr_bounds must be (a, b) with 0 < a < b; got {lrr_bounds!r}")
+            self.rescale = nn.Linear(d_model, n_heads)
+            bounds = torch.tensor([low, high]).repeat(n_heads, 1)  # (H, 2)
+            if learn_lrr_bounds:
+                self.lrr_bounds = nn.Parameter(bounds)
+            else:
+                self.register_buffer("lrr_bounds", bounds)
+
+    @property
+    def lam(self) -> Tensor:
+        """``λ`` per head, shape ``(H,)``."""
+        return self.log_lam.exp()
+
+    @property
+    def ref_scale(self) -> Tensor:
+        """``g`` per head, shape ``(H,)``."""
+        return self.log_ref_scale.exp()
+
+    def scales(self, x: Tensor) -> Tensor | None:
+        """LRR scales ``s_{t,h} = a_h + (b_h − a_h) σ(x_t · w_h + c_h)``: ``(B, H, T)``, or None."""
+        if self.rescale is None:
+            return None
+        low, high = self.lrr_bounds[:, 0, None], self.lrr_bounds[:, 1, None]  # (H, 1)
+        with Fm._full_precision(x.device):  # s is part of the solve: float32 under autocast too
+            gate = torch.sigmoid(self.rescale(x.to(low.dtype))).transpose(1, 2)  # (B, H, T)
+            return low + (high - low) * gate
+
+    def references(self, x: Tensor, k: Tensor) -> Tensor:
+        """``R = X W_r`` per head, or ``K`` for Cubit-Share: ``(B, H, T, D)``."""
+        return k if self.reference is None else self.heads(self.reference(x))
+
+    def mix(self, x, q, k, v, cache):
+        r, s = self.references(x, k), self.scales(x)
+        u = Fm._cubit_solve(r, v, s, self.lam, self.ref_scale, self.ref_norm, True)  # (B, H, T, D), fp32
+        if cache is not None:
+            cache.extend(k=k, r=r, u=u)
+        return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
+
+    def mix_step(self, x, q, k, v, cache):
+        # u_t = (s_t v_t − Σ_{j<t} P_tj u_j) / (P_tt + λ)   (CUBIT_MATH.md §3)
+        r_new, s = self.references(x, k), self.scales(x)
+        r_all = torch.cat([cache.tensors["r"], r_new], dim=-2)
+        u_past = cache.tensors["u"]
+        work = u_past.dtype
+        with Fm._full_precision(x.device):
+            logits = Fm._reference_logits(r_new.to(work), r_all.to(work), self.ref_scale, self.ref_norm)
+            p = torch.softmax(logits, dim=-1)  # (B, H, 1, t): the new row of P
+            rhs = v.to(work) if s is None else s.to(work).unsqueeze(-1) * v.to(work)
+            lam = self.lam.to(work).view(1, -1, 1, 1)
+            u_new = (rhs - p[..., :-1] @ u_past) / (p[..., -1:] + lam)  # (B, H, 1, D)
+        past = cache.extend(k=k, r=r_new, u=u_new)
+        return Fm._softmax_attention(q, past["k"], past["u"].to(v.dtype), False, None)
+
+
+class DeltaFormerMixer(MultiHeadMixer):
+    """DeltaFormer: ``O = A U`` with ``(I + diag(β) L) U = V`` (CUBIT_MATH.md §4).
+
+    ``β_t = x_t · w_β + c_β`` per head, unbounded; ``w_β = 0`` and ``c_β = beta_init``
+    at initialisation, so every ``β`` starts at ``beta_init`` (default 1).
+    """
+
+    name = "deltaformer"
+
+    def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
+                 beta_init: float = 1.0) -> None:
+        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias)
+        self.beta = nn.Linear(d_model, n_heads)
+        nn.init.zeros_(self.beta.weight)
+        nn.init.constant_(self.beta.bias, float(beta_init))
+
+    def betas(self, x: Tensor) -> Tensor:
+        """``β``: ``(B, H, T)``."""
+        return self.beta(x).transpose(1, 2)
+
+    def mix(self, x, q, k, v, cache):
+        u = Fm._deltaformer_solve(k, v, self.betas(x), True)
+        if cache is not None:
+            cache.extend(k=k, u=u)
+        return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
+
+    def mix_step(self, x, q, k, v, cache):
+        # u_t = v_t − β_t Σ_{j<t} L_tj u_j, L_t = softmax_{j<t}(k_t · k_j / √D)
+        k_past, u_past = cache.tensors["k"], cache.tensors["u"]
+        work = u_past.dtype
+        with Fm._full_precision(x.device):
+            logits = (k.to(work) @ k_past.to(work).transpose(-2, -1)) / math.sqrt(self.head_dim)
+            l_row = torch.softmax(logits, dim=-1)  # (B, H, 1, t − 1)
+            u_new = v.to(work) - self.betas(x).to(work).unsqueeze(-1) * (l_row @ u_past)
+        past = cache.extend(k=k, u=u_new)
+        return Fm._softmax_attention(q, past["k"], past["u"].to(v.dtype), False, None)
+
+
+class LLRMixer(MultiHeadMixer):
+    """Local linear regression with attention weights (CUBIT_MATH.md §4): slow, educational.
+
+    Args (beyond :class:`MultiHeadMixer`'s):
+        mu: ridge ``μ > 0`` on the slope (default 1e-2).
+    """
+
+    name = "llr"
+
+    def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
+                 mu: float = 1e-2) -> None:
+        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias)
+        if not (isinstance(mu, (int, float)) and math.isfinite(mu) and mu > 0):
+            raise ValueError(f"mu (the ridge on the slope) must be a positive number; got {mu!r}")
+        self.mu = float(mu)
+
+    def mix(self, x, q, k, v, cache):
+        if cache is not None:
+            cache.extend(k=k, v=v)
+        return Fm._llr_weights(q, k, self.mu, True, 1.0 / math.sqrt(self.head_dim)) @ v
+
+    def mix_step(self, x, q, k, v, cache):
+        past = cache.extend(k=k, v=v)
+        return Fm._llr_weights(q, past["k"], self.mu, False, 1.0 / math.sqrt(self.head_dim)) @ past["v"]
+
+
+def _cubit_variant(**fixed) -> Callable[..., CubitMixer]:
+    def make(d_model: int, n_heads: int, **options) -> CubitMixer:
+        return CubitMixer(d_model, n_heads, **fixed, **options)
+
+    make.__signature__ = inspect.signature(CubitMixer).replace(
+        parameters=[p for name, p in inspect.signature(CubitMixer).parameters.items() if name not in fixed]
+    )
+    return make
+
+
+_REGISTRY: dict[str, Callable[..., MultiHeadMixer]] = {
+    "transformer": SoftmaxMixer,
+    "cubit": _cubit_variant(),
+    "cubit-nolrr": _cubit_variant(lrr=False),
+    "cubit-share": _cubit_variant(share_reference=True),
+    "deltaformer": DeltaFormerMixer,
+    "llr": LLRMixer,
+}
+
+MIXER_NAMES = tuple(_REGISTRY)
+"""The names :func:`build_mixer` accepts."""
+
+
+def mixer_options(name: str) -> tuple[str, ...]:
+    """The keyword options the mixer ``name`` accepts (beyond ``d_model``, ``n_heads``)."""
+    _check_name(name)
+    params = inspect.signature(_REGISTRY[name]).parameters
+    return tuple(p for p in params if p not in ("d_model", "n_heads"))
+
+
+def _check_name(name: str) -> None:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown mixer {name!r}; choose one of {', '.join(MIXER_NAMES)}")
+
+
+def build_mixer(name: str, d_model: int, n_heads: int, **options) -> MultiHeadMixer:
+    """Make the multi-head mixer called ``name`` (one of :data:`MIXER_NAMES`).
+
+    ``options`` are passed to its class (see :func:`mixer_options`); an option that
+    the mixer does not take raises :class:`ValueError` listing those it does.
+    """
+    allowed = mixer_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"mixer {name!r} does not take option(s) {', '.join(unknown)}; its options are: {', '.join(allowed)}"
+        )
+    mixer = _REGISTRY[name](d_model, n_heads, **options)
+    mixer.name = name
+    return mixer
