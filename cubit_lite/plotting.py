@@ -22,6 +22,13 @@ COLORS = {
     "llr": "#009E73",  # green
     "gp": "#CC79A7",  # purple
     "accent": "#E69F00",  # orange
+    # token mixers (chapters 3-7): attention is NW, Cubit is KRR-like
+    "transformer": "#0072B2",  # blue, as NW
+    "cubit": "#D55E00",  # vermillion, as KRR
+    "cubit-nolrr": "#E69F00",  # orange
+    "cubit-share": "#56B4E9",  # sky blue
+    "deltaformer": "#CC79A7",  # purple
+    "sdpa": "#000000",  # black: PyTorch's fused attention, the speed reference
 }
 """Colour of each method in every figure of the book."""
 
