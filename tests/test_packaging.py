@@ -20,9 +20,10 @@ def test_wheel_contains_the_library(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))
-    for module in ("__init__", "regression", "widgets", "plotting", "source"):
+    for module in ("__init__", "regression", "widgets", "plotting", "source",
+                   "mixers/__init__", "mixers/functional", "mixers/layers"):
         assert f"cubit_lite/{module}.py" in names
     assert not any(name.startswith(("tests/", "book/")) for name in names)
     assert "Requires-Python: <3.13,>=3.10" in metadata
-    for dependency in ("numpy", "scipy", "matplotlib", "ipywidgets"):
+    for dependency in ("numpy", "scipy", "matplotlib", "ipywidgets", "torch"):
         assert f"Requires-Dist: {dependency}" in metadata

@@ -15,10 +15,13 @@ from cubit_lite.regression import (
     local_linear,
     loo_bandwidth,
     nadaraya_watson,
+    prefix_kernel_ridge,
+    prefix_nadaraya_watson,
     rbf_gamma,
     rbf_kernel,
     sample_toy_problem,
     toy_function,
+    triangular_kernel_ridge,
 )
 
 
@@ -281,3 +284,73 @@ def test_toy_problem_is_deterministic():
     b = sample_toy_problem(n=10, seed=7)
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert np.all(np.diff(a[0]) >= 0)
+
+
+# --------------------------------------------------------------------------- #
+# Streams: prefix NW, exact prefix KRR, Cubit's triangular surrogate (chapter 4)
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def stream():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.0, 1.0, 40)  # arrival order, not sorted
+    y = toy_function(x) + 0.3 * rng.standard_normal(40)
+    z = rng.uniform(0.0, 1.0, 40)  # one query per step
+    return x, y, z
+
+
+def test_prefix_kernel_ridge_refits_krr_on_every_prefix(stream):
+    x, y, z = stream
+    y_hat, weights = prefix_kernel_ridge(x, y, z, lam=0.05, bandwidth=0.1, return_weights=True)
+    refit = [kernel_ridge(x[:t], y[:t], z[t - 1 : t], 0.05, 0.1)[0] for t in range(1, x.size + 1)]
+    np.testing.assert_allclose(y_hat, refit, atol=1e-10)
+    assert np.all(np.triu(weights, k=1) == 0)  # step t uses the first t pairs only
+
+
+def test_prefix_kernel_ridge_handles_a_singular_gram():
+    x = np.array([0.1, 0.1, 0.5, 0.5, 0.9])  # repeated inputs, λ = 0: the Gram matrix is singular
+    y = np.array([1.0, 1.0, 2.0, 2.0, 0.0])
+    y_hat = prefix_kernel_ridge(x, y, lam=0.0, bandwidth=0.2)
+    refit = [kernel_ridge(x[:t], y[:t], x[t - 1 : t], 0.0, 0.2)[0] for t in range(1, 6)]
+    np.testing.assert_allclose(y_hat, refit, atol=1e-8)
+
+
+def test_prefix_nadaraya_watson_sees_only_the_past(stream):
+    x, y, z = stream
+    y_hat = prefix_nadaraya_watson(x, y, z, bandwidth=0.1)
+    for t in (1, 10, 40):
+        assert y_hat[t - 1] == pytest.approx(nadaraya_watson(x[:t], y[:t], z[t - 1 : t], 0.1)[0], abs=1e-12)
+
+
+def test_triangular_kernel_ridge_is_a_dense_solve_of_the_causal_system(stream):
+    x, y, z = stream
+    lam, h = 0.1, 0.1
+    _, p_matrix = prefix_nadaraya_watson(x, y, x, bandwidth=h, return_weights=True)
+    _, a_matrix = prefix_nadaraya_watson(x, y, z, bandwidth=h, return_weights=True)
+    dense = a_matrix @ np.linalg.inv(p_matrix + lam * np.eye(x.size)) @ y
+    y_hat, weights = triangular_kernel_ridge(x, y, z, lam=lam, bandwidth=h, return_weights=True)
+    np.testing.assert_allclose(y_hat, dense, atol=1e-10)
+    np.testing.assert_allclose(weights @ y, y_hat, atol=1e-12)
+    assert np.all(np.triu(weights, k=1) == 0)
+    assert np.all(np.diag(p_matrix) * np.arange(1, x.size + 1) >= 1 - 1e-12)  # P_tt >= 1/t
+
+
+@pytest.mark.parametrize("estimator", ["prefix_kernel_ridge", "triangular_kernel_ridge", "prefix_nadaraya_watson"])
+def test_streaming_estimators_are_causal(stream, estimator):
+    x, y, z = stream
+    fn = {"prefix_kernel_ridge": prefix_kernel_ridge, "triangular_kernel_ridge": triangular_kernel_ridge,
+          "prefix_nadaraya_watson": prefix_nadaraya_watson}[estimator]
+    options = {"bandwidth": 0.1} if estimator == "prefix_nadaraya_watson" else {"bandwidth": 0.1, "lam": 0.1}
+    before = fn(x, y, z, **options)
+    y2, x2 = y.copy(), x.copy()
+    y2[25:] += 10.0
+    x2[25:] = 0.5
+    after = fn(x2, y2, z, **options)
+    np.testing.assert_array_equal(before[:25], after[:25])
+
+
+def test_streams_need_one_query_per_step(stream):
+    x, y, _ = stream
+    with pytest.raises(ValueError, match="one query per step"):
+        prefix_kernel_ridge(x, y, x[:5], lam=0.1, bandwidth=0.1)
+    with pytest.raises(ValueError, match="lam"):
+        triangular_kernel_ridge(x, y, lam=-1.0, bandwidth=0.1)

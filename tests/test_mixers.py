@@ -1,0 +1,457 @@
+"""The token mixers: the identities of CUBIT_MATH.md §2–§4 are the specification.
+
+Each test names the property it pins down. Tolerances: float64 identities to
+1e-12 (most land near 1e-15), float32 checks as stated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import Ridge
+
+import cubit_lite.mixers.functional as Fm
+from cubit_lite.mixers import (
+    MIXER_NAMES,
+    MixerCache,
+    attention_weights,
+    build_mixer,
+    cubit_attention,
+    cubit_matrices,
+    cubit_solve,
+    deltaformer_attention,
+    deltaformer_kernel,
+    deltaformer_solve,
+    gaussian_nadaraya_watson,
+    llr_attention,
+    llr_weights,
+    mixer_options,
+    reference_kernel,
+    ridge_inverse,
+    softmax_attention,
+)
+
+F64 = torch.float64
+
+
+def randn(*shape, seed=0, dtype=F64):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=generator, dtype=dtype)
+
+
+@pytest.fixture
+def qkvr():
+    """Random (B, H, T, D) = (2, 3, 9, 4) queries, keys, values, references; LRR scales and β."""
+    b, h, t, d = 2, 3, 9, 4
+    q, k, v, r = (randn(b, h, t, d, seed=s) for s in range(4))
+    s = 0.5 + 1.5 * torch.rand(b, h, t, generator=torch.Generator().manual_seed(4), dtype=F64)
+    beta = randn(b, h, t, seed=5)
+    return q, k, v, r, s, beta
+
+
+def unit(x):
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+# --------------------------------------------------------------------------- #
+# §2 Softmax attention is Nadaraya–Watson
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("causal", [True, False])
+def test_fused_attention_equals_weights_times_values(qkvr, causal):
+    q, k, v, *_ = qkvr
+    a = attention_weights(q, k, causal=causal)
+    torch.testing.assert_close(softmax_attention(q, k, v, causal=causal), a @ v, atol=1e-12, rtol=0)
+    torch.testing.assert_close(a.sum(-1), torch.ones_like(a[..., 0]), atol=1e-14, rtol=0)
+    assert bool((a >= 0).all())
+    if causal:
+        assert bool((a.triu(1) == 0).all())
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.5, 2.0])
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_with_unit_vectors_is_gaussian_nw_with_bandwidth_sqrt_tau(qkvr, tau, causal):
+    """exp(q·k/τ) = exp(1/τ) exp(−‖q − k‖²/2τ) for unit q, k: temperature is bandwidth (h = √τ)."""
+    q, k, v, *_ = qkvr
+    attention = softmax_attention(unit(q), unit(k), v, causal=causal, scale=1.0 / tau)
+    nw = gaussian_nadaraya_watson(unit(q), unit(k), v, bandwidth=math.sqrt(tau), causal=causal)
+    assert (attention - nw).abs().max().item() < 1e-12
+
+
+def test_one_dimensional_gaussian_nw_matches_the_numpy_estimator():
+    from cubit_lite.regression import prefix_nadaraya_watson
+
+    rng = np.random.default_rng(0)
+    x, y, z = rng.uniform(size=30), rng.standard_normal(30), rng.uniform(size=30)
+    as_heads = lambda a: torch.tensor(a, dtype=F64).reshape(1, 1, -1, 1)  # noqa: E731
+    torch_nw = gaussian_nadaraya_watson(as_heads(z), as_heads(x), as_heads(y), bandwidth=0.1).flatten()
+    np.testing.assert_allclose(torch_nw.numpy(), prefix_nadaraya_watson(x, y, z, bandwidth=0.1), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# §3 Cubit
+# --------------------------------------------------------------------------- #
+def test_cubit_reduces_to_softmax_attention_when_p_is_the_identity(qkvr):
+    """P = I (orthonormal references, huge g), λ = 0, S = I: Cubit is softmax attention."""
+    q, k, v, *_ = qkvr
+    b, h, t, d = q.shape
+    basis = torch.linalg.qr(randn(b, h, 16, 16, seed=9))[0][..., :t, :]  # (B, H, T, 16): orthonormal rows
+    p = reference_kernel(basis, ref_scale=200.0)
+    torch.testing.assert_close(p, torch.eye(t, dtype=F64).expand_as(p), atol=1e-30, rtol=0)
+    out = cubit_attention(q, k, v, basis, s=None, lam=0.0, ref_scale=200.0)
+    torch.testing.assert_close(out, softmax_attention(q, k, v), atol=1e-14, rtol=0)
+
+
+def test_reference_kernel_is_row_stochastic_with_a_dominant_diagonal(qkvr):
+    """One-sided normalisation: ℓ_ii = g‖r_i‖ is the row maximum, so P_ii >= 1/i."""
+    *_, r, _, _ = qkvr
+    for g in (0.3, 1.0, torch.tensor([0.5, 1.0, 4.0], dtype=F64)):
+        p = reference_kernel(r * 5.0, ref_scale=g)
+        torch.testing.assert_close(p.sum(-1), torch.ones_like(p[..., 0]), atol=1e-14, rtol=0)
+        assert bool((p.triu(1) == 0).all())
+        diag = p.diagonal(dim1=-2, dim2=-1)
+        i = torch.arange(1, p.shape[-1] + 1, dtype=F64)
+        assert bool((diag * i >= 1 - 1e-12).all())
+        assert bool((diag[..., None] >= p - 1e-15).all())  # the largest entry of its row
+
+
+def test_without_normalisation_the_diagonal_can_be_tiny():
+    """The ablation ref_norm="none" loses the guarantee: a long reference dominates later rows."""
+    r = torch.tensor([[[[10.0, 0.0], [1.0, 0.1]]]], dtype=F64)  # (1, 1, 2, 2)
+    assert reference_kernel(r, ref_norm="none")[0, 0, 1, 1] < 1e-2
+    assert reference_kernel(r, ref_norm="one-side")[0, 0, 1, 1] >= 0.5
+
+
+@pytest.mark.parametrize("ref_norm", ["one-side", "both", "none"])
+@pytest.mark.parametrize("lam", [0.0, 1e-3, torch.tensor([0.0, 0.1, 1.0], dtype=F64)])
+def test_cubit_solve_equals_a_dense_inverse(qkvr, ref_norm, lam):
+    *_, v, r, s, _ = qkvr
+    p = reference_kernel(r, ref_norm=ref_norm)
+    lam_b = lam.reshape(1, -1, 1, 1) if isinstance(lam, torch.Tensor) else lam
+    system = p + lam_b * torch.eye(p.shape[-1], dtype=F64)
+    dense = torch.linalg.inv(system) @ (s[..., None] * v)
+    torch.testing.assert_close(cubit_solve(r, v, s=s, lam=lam, ref_norm=ref_norm), dense, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ridge_inverse(p, lam=lam), torch.linalg.inv(system), atol=1e-12, rtol=0)
+
+
+def test_non_causal_cubit_uses_a_dense_solve(qkvr):
+    *_, v, r, _, _ = qkvr
+    p = reference_kernel(r, causal=False)
+    dense = torch.linalg.inv(p + 0.1 * torch.eye(p.shape[-1], dtype=F64)) @ v
+    torch.testing.assert_close(cubit_solve(r, v, lam=0.1, causal=False), dense, atol=1e-12, rtol=0)
+
+
+def test_cubit_matrices_reproduce_the_mixer(qkvr):
+    q, k, v, r, s, _ = qkvr
+    lam = torch.tensor([1e-3, 1e-2, 0.3], dtype=F64)
+    m = cubit_matrices(q, k, r, s=s, lam=lam, ref_scale=2.0)
+    expected = cubit_attention(q, k, v, r, s=s, lam=lam, ref_scale=2.0)
+    torch.testing.assert_close(m.attention @ m.ridge_inverse @ (m.s[..., None] * v), expected, atol=1e-12, rtol=0)
+
+
+def test_deltaformer_identity(qkvr):
+    """Row i of (P + λI)U = SV divided by P_ii + λ: u_i + β_i Σ_{j<i} L_ij u_j = s_i v_i / (P_ii + λ)."""
+    *_, v, r, s, _ = qkvr
+    lam, g = 1e-3, 1.7
+    u = cubit_solve(r, v, s=s, lam=lam, ref_scale=g)
+    p = reference_kernel(r, ref_scale=g)
+    t = r.shape[-2]
+    strict = Fm._causal_mask(t, t, r.device, strict=True)
+    l_matrix = Fm._masked_softmax(Fm._reference_logits(r, r, g, "one-side"), strict, empty_rows=True)
+    p_diag = p.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
+    beta = (1 - p_diag) / (p_diag + lam)
+    assert bool((beta >= 0).all())
+    lhs = u + beta[..., None] * (l_matrix @ u)
+    rhs = s[..., None] * v / (p_diag[..., None] + lam)
+    assert (lhs - rhs).abs().max().item() < 1e-13
+
+
+def test_cubit_is_a_deltaformer_through_the_public_functions(qkvr):
+    """With equal-norm references, deltaformer_solve with β_i = (1 − P_ii)/(P_ii + λ) gives Cubit's U."""
+    *_, v, r, s, _ = qkvr
+    lam, g, rho = 0.05, 1.3, 2.0
+    r = rho * unit(r)
+    d = r.shape[-1]
+    keys = r * math.sqrt(g * math.sqrt(d) / rho)  # k_i·k_j/√d = g r_i·r_j/ρ = ℓ_ij
+    p_diag = reference_kernel(r, ref_scale=g).diagonal(dim1=-2, dim2=-1)
+    beta = (1 - p_diag) / (p_diag + lam)
+    u_delta = deltaformer_solve(keys, s[..., None] * v / (p_diag[..., None] + lam), beta)
+    torch.testing.assert_close(u_delta, cubit_solve(r, v, s=s, lam=lam, ref_scale=g), atol=1e-12, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# §4 DeltaFormer and LLR
+# --------------------------------------------------------------------------- #
+def test_deltaformer_solve_is_the_delta_rule(qkvr):
+    """(I + diag(β)L)U = V, row by row: u_i = v_i − β_i Σ_{j<i} L_ij u_j."""
+    _, k, v, _, _, beta = qkvr
+    u = deltaformer_solve(k, v, beta)
+    l_matrix = deltaformer_kernel(k)
+    assert bool((l_matrix[..., 0, :] == 0).all()) and bool((l_matrix.diagonal(dim1=-2, dim2=-1) == 0).all())
+    torch.testing.assert_close(l_matrix[..., 1:, :].sum(-1), torch.ones_like(l_matrix[..., 1:, 0]), atol=1e-14, rtol=0)
+    u_loop = torch.zeros_like(v)
+    for i in range(v.shape[-2]):
+        u_loop[..., i, :] = v[..., i, :] - beta[..., i, None] * (l_matrix[..., i, :i, None] * u_loop[..., :i, :]).sum(-2)
+    torch.testing.assert_close(u, u_loop, atol=1e-12, rtol=0)
+    dense = torch.linalg.inv(torch.eye(v.shape[-2], dtype=F64) + beta[..., None] * l_matrix) @ v
+    torch.testing.assert_close(u, dense, atol=1e-12, rtol=0)
+
+
+def test_llr_weights_are_weighted_ridge_least_squares(qkvr):
+    """Row i: the intercept of Ridge(μ) on (k_j − q_i, v_j) with sample weights A_ij (scikit-learn)."""
+    q, k, v, *_ = qkvr
+    mu = 0.05
+    out = llr_attention(q, k, v, mu=mu)
+    w = attention_weights(q, k)
+    for b, h, i in [(0, 0, 0), (0, 1, 4), (1, 2, 8), (1, 0, 6)]:
+        visible = slice(0, i + 1)
+        x = (k[b, h, visible] - q[b, h, i]).numpy()
+        fit = Ridge(alpha=mu, fit_intercept=True, solver="cholesky")
+        fit.fit(x, v[b, h, visible].numpy(), sample_weight=w[b, h, i, visible].numpy())
+        np.testing.assert_allclose(out[b, h, i].numpy(), fit.intercept_, atol=1e-9)
+    ell = llr_weights(q, k, mu=mu)
+    torch.testing.assert_close(ell.sum(-1), torch.ones_like(ell[..., 0]), atol=1e-12, rtol=0)
+
+
+def test_llr_with_a_huge_ridge_is_nadaraya_watson(qkvr):
+    q, k, v, *_ = qkvr
+    torch.testing.assert_close(llr_attention(q, k, v, mu=1e12), softmax_attention(q, k, v), atol=1e-9, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# Causality, gradients, precision, stability
+# --------------------------------------------------------------------------- #
+FUNCTIONALS = {
+    "softmax": lambda q, k, v, r, s, beta: softmax_attention(q, k, v),
+    "gaussian_nw": lambda q, k, v, r, s, beta: gaussian_nadaraya_watson(q, k, v, bandwidth=1.5),
+    "cubit": lambda q, k, v, r, s, beta: cubit_attention(q, k, v, r, s=s, lam=1e-3),
+    "cubit_share": lambda q, k, v, r, s, beta: cubit_attention(q, k, v, k, lam=0.0),
+    "deltaformer": lambda q, k, v, r, s, beta: deltaformer_attention(q, k, v, beta),
+    "llr": lambda q, k, v, r, s, beta: llr_attention(q, k, v, mu=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONALS))
+def test_functionals_are_exactly_causal_in_float64(qkvr, name):
+    """Changing tokens t0.. leaves outputs 0..t0−1 bit-identical."""
+    inputs = list(qkvr)
+    before = FUNCTIONALS[name](*inputs)
+    t0 = 5
+    perturbed = []
+    for x in inputs:
+        x = x.clone()
+        x[:, :, t0:] = x[:, :, t0:] * 3.0 + 1.0
+        perturbed.append(x)
+    after = FUNCTIONALS[name](*perturbed)
+    assert torch.equal(before[:, :, :t0], after[:, :, :t0])
+    assert not torch.equal(before[:, :, t0:], after[:, :, t0:])
+
+
+@pytest.mark.parametrize("name", MIXER_NAMES)
+def test_layers_are_exactly_causal_in_float64(name):
+    torch.manual_seed(0)
+    mixer = build_mixer(name, 12, 3).double()
+    x = randn(2, 10, 12, seed=1)
+    y = x.clone()
+    y[:, 6:] = randn(2, 4, 12, seed=2)
+    assert torch.equal(mixer(x)[:, :6], mixer(y)[:, :6])
+
+
+def _small(*shape, seed):
+    return randn(*shape, seed=seed).requires_grad_()
+
+
+GRADCHECKS = {
+    "softmax_attention": (lambda q, k, v: softmax_attention(q, k, v), 3),
+    "attention_weights": (lambda q, k: attention_weights(q, k), 2),
+    "gaussian_nadaraya_watson": (lambda q, k, v: gaussian_nadaraya_watson(q, k, v, bandwidth=1.0), 3),
+    "cubit_attention": (lambda q, k, v, r: cubit_attention(q, k, v, r, lam=0.1), 4),
+    "deltaformer_attention": (lambda q, k, v: deltaformer_attention(q, k, v, torch.full(q.shape[:3], 0.7, dtype=F64)), 3),
+    "llr_attention": (lambda q, k, v: llr_attention(q, k, v, mu=0.2), 3),
+    "llr_weights": (lambda q, k: llr_weights(q, k, mu=0.2), 2),
+    "reference_kernel": (lambda r: reference_kernel(r, ref_scale=1.5), 1),
+    "deltaformer_kernel": (lambda k: deltaformer_kernel(k), 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADCHECKS))
+def test_gradcheck_float64(name):
+    fn, n_inputs = GRADCHECKS[name]
+    inputs = [_small(1, 2, 5, 3, seed=10 + i) for i in range(n_inputs)]
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_gradcheck_cubit_through_s_lambda_and_scale():
+    """Gradients reach every input of eq. (13): q, k, v, r, the LRR scales s, per-head λ and g."""
+    q, k, v, r = (_small(1, 2, 5, 3, seed=20 + i) for i in range(4))
+    s = (0.5 + torch.rand(1, 2, 5, generator=torch.Generator().manual_seed(3), dtype=F64)).requires_grad_()
+    lam = torch.tensor([0.05, 0.2], dtype=F64, requires_grad=True)
+    g = torch.tensor([0.8, 1.5], dtype=F64, requires_grad=True)
+    fn = lambda q, k, v, r, s, lam, g: cubit_attention(q, k, v, r, s=s, lam=lam, ref_scale=g)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (q, k, v, r, s, lam, g), eps=1e-6, atol=1e-6)
+    p = reference_kernel(r.detach()).requires_grad_()
+    assert torch.autograd.gradcheck(lambda p, lam: ridge_inverse(p, lam=lam), (p, lam), eps=1e-6, atol=1e-6)
+    beta = randn(1, 2, 5, seed=4).requires_grad_()
+    assert torch.autograd.gradcheck(lambda k, v, b: deltaformer_solve(k, v, b), (k, v, beta), eps=1e-6, atol=1e-6)
+
+
+def test_float32_solve_is_stable_at_4096_tokens():
+    """Random float32 inputs, T = 4096: finite, and ‖(P + λI)U − SV‖ / ‖SV‖ < 1e-4."""
+    b, h, t, d = 1, 2, 4096, 16
+    r, v = (randn(b, h, t, d, seed=s, dtype=torch.float32) for s in (30, 31))
+    s = 0.5 + 1.5 * torch.rand(b, h, t, generator=torch.Generator().manual_seed(32))
+    for lam in (1e-6, 0.0):
+        u = cubit_solve(r, v, s=s, lam=lam)
+        assert u.dtype == torch.float32 and bool(torch.isfinite(u).all())
+        p = reference_kernel(r)
+        rhs = s[..., None] * v
+        residual = (p @ u + lam * u - rhs).norm() / rhs.norm()
+        assert residual.item() < 1e-4, residual.item()
+    beta = torch.ones(b, h, t)
+    u = deltaformer_solve(r, v, beta)
+    residual = (u + deltaformer_kernel(r) @ u - v).norm() / v.norm()
+    assert bool(torch.isfinite(u).all()) and residual.item() < 1e-4
+
+
+def test_bf16_autocast_keeps_the_solve_in_float32(monkeypatch):
+    seen = []
+    real_solve = Fm._solve
+
+    def spy(system, rhs, causal):
+        seen.append((system.dtype, rhs.dtype))
+        return real_solve(system, rhs, causal)
+
+    monkeypatch.setattr(Fm, "_solve", spy)
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 32)
+    for name in ("cubit", "cubit-nolrr", "cubit-share", "deltaformer"):
+        mixer = build_mixer(name, 32, 4)
+        reference = mixer(x)
+        seen.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = mixer(x)
+        assert seen and all(dtypes == (torch.float32, torch.float32) for dtypes in seen), (name, seen)
+        assert out.dtype == torch.bfloat16  # the projections did run in bf16
+        assert (out.float() - reference).abs().max().item() < 0.1  # bf16 projections, float32 solve
+    # The functional API under autocast: identical to running without it.
+    r, v = torch.randn(1, 2, 64, 8), torch.randn(1, 2, 64, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = cubit_solve(r, v, lam=1e-3)
+    assert inside.dtype == torch.float32 and torch.equal(inside, cubit_solve(r, v, lam=1e-3))
+    # bf16 inputs: solved in float32, returned in bf16.
+    q, k = torch.randn(1, 2, 64, 8), torch.randn(1, 2, 64, 8)
+    seen.clear()
+    out = cubit_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), r.bfloat16(), lam=1e-3)
+    assert out.dtype == torch.bfloat16 and seen == [(torch.float32, torch.float32)]
+
+
+# --------------------------------------------------------------------------- #
+# Layers: names, options, incremental decoding
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("name", MIXER_NAMES)
+@pytest.mark.parametrize("prompt", [1, 4])
+def test_cached_decoding_equals_the_full_forward_pass(name, prompt):
+    torch.manual_seed(1)
+    options = {"lam": 1e-2, "learn_lam": True} if name.startswith("cubit") else {}
+    mixer = build_mixer(name, 16, 2, **options).double()
+    x = randn(3, 11, 16, seed=3)
+    full = mixer(x)
+    cache = MixerCache()
+    pieces = [mixer(x[:, :prompt], cache)]
+    for t in range(prompt, x.shape[1]):
+        pieces.append(mixer(x[:, t : t + 1], cache))
+    assert len(cache) == x.shape[1]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-12, rtol=0)
+
+
+def test_layer_defaults_follow_the_spec():
+    cubit = build_mixer("cubit", 32, 4)
+    assert torch.allclose(cubit.lam, torch.full((4,), 1e-6)) and "log_lam" not in dict(cubit.named_parameters())
+    assert torch.allclose(cubit.ref_scale, torch.ones(4)) and "log_ref_scale" in dict(cubit.named_parameters())
+    assert cubit.ref_norm == "one-side" and cubit.reference is not None
+    s = cubit.scales(torch.randn(2, 7, 32) * 100)
+    assert s.shape == (2, 4, 7) and bool((s >= 0.5).all()) and bool((s <= 2.0).all())
+    assert build_mixer("cubit-nolrr", 32, 4).scales(torch.randn(2, 7, 32)) is None
+    assert build_mixer("cubit-share", 32, 4).reference is None
+    learn = build_mixer("cubit", 32, 4, lam=1e-3, learn_lam=True, learn_lrr_bounds=True)
+    assert {"log_lam", "lrr_bounds"} <= set(dict(learn.named_parameters()))
+    delta = build_mixer("deltaformer", 32, 4)
+    assert torch.equal(delta.betas(torch.randn(2, 7, 32)), torch.ones(2, 4, 7))
+    assert build_mixer("llr", 32, 4).mu == 1e-2
+    for name in MIXER_NAMES:
+        assert build_mixer(name, 32, 4).name == name
+
+
+def test_layers_train():
+    """One optimiser step lowers a regression loss for every mixer (gradients flow end to end)."""
+    for name in MIXER_NAMES:
+        torch.manual_seed(0)
+        mixer = build_mixer(name, 16, 2, **({"learn_lam": True, "lam": 1e-2} if name.startswith("cubit") else {}))
+        x, target = torch.randn(4, 12, 16), torch.randn(4, 12, 16)
+        optimiser = torch.optim.SGD(mixer.parameters(), lr=0.05)
+        losses = []
+        for _ in range(2):
+            loss = (mixer(x) - target).pow(2).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        assert losses[1] < losses[0], name
+        assert all(p.grad is not None for p in mixer.parameters() if p.requires_grad), name
+
+
+# --------------------------------------------------------------------------- #
+# Bad input gets a clear error
+# --------------------------------------------------------------------------- #
+def _qkv(t=5):
+    return randn(1, 2, t, 4, seed=0), randn(1, 2, t, 4, seed=1), randn(1, 2, t, 4, seed=2)
+
+
+BAD_CALLS = [
+    (lambda: softmax_attention(randn(2, 5, 4), *_qkv()[1:]), "shape \\(B, H, T, D\\)"),
+    (lambda: softmax_attention(_qkv()[0], randn(1, 2, 5, 3), _qkv()[2]), "head dimension"),
+    (lambda: softmax_attention(_qkv(6)[0], *_qkv(5)[1:]), "causal=True needs as many queries"),
+    (lambda: softmax_attention(*_qkv()[:2], randn(1, 2, 4, 4)), "must share \\(B, H, T\\)"),
+    (lambda: softmax_attention(*_qkv(), scale=-1.0), "scale"),
+    (lambda: softmax_attention(*_qkv()[:2], torch.ones(1, 2, 5, 4, dtype=torch.long)), "floating-point"),
+    (lambda: cubit_attention(*_qkv(), _qkv()[1], lam=-1e-3), "λ.*>= 0"),
+    (lambda: cubit_attention(*_qkv(), _qkv()[1], lam=torch.tensor([0.1, -0.1])), "λ.*>= 0 for every head"),
+    (lambda: cubit_attention(*_qkv(), _qkv()[1], lam=torch.ones(3)), "one per head"),
+    (lambda: cubit_attention(*_qkv(), _qkv()[1], ref_scale=0.0), "ref_scale.*> 0"),
+    (lambda: cubit_attention(*_qkv(), _qkv()[1], s=torch.ones(1, 2, 4)), "s must be a tensor of shape \\(B, H, T\\)"),
+    (lambda: cubit_attention(*_qkv(), _qkv()[1], ref_norm="two-side"), "unknown ref_norm"),
+    (lambda: cubit_solve(randn(1, 2, 5, 4), randn(1, 2, 6, 4)), "r and v must share"),
+    (lambda: deltaformer_attention(*_qkv(), torch.ones(1, 2, 4)), "beta must be a tensor of shape"),
+    (lambda: llr_attention(*_qkv(), mu=0.0), "mu"),
+    (lambda: gaussian_nadaraya_watson(*_qkv(), bandwidth=0), "bandwidth"),
+    (lambda: ridge_inverse(randn(1, 2, 5, 4)), "square"),
+    (lambda: build_mixer("mamba", 16, 2), "unknown mixer 'mamba'; choose one of transformer, cubit"),
+    (lambda: build_mixer("transformer", 16, 2, lam=0.1), "does not take option\\(s\\) lam"),
+    (lambda: build_mixer("cubit", 16, 3), "divisible"),
+    (lambda: build_mixer("cubit", 16, 2, lam=-1.0), "λ"),
+    (lambda: build_mixer("cubit", 16, 2, lam=0.0, learn_lam=True), "λ.*> 0"),
+    (lambda: build_mixer("cubit", 16, 2, lrr_bounds=(2.0, 0.5)), "0 < a < b"),
+    (lambda: build_mixer("llr", 16, 2, mu=-1), "mu"),
+    (lambda: build_mixer("cubit", 16, 2)(torch.randn(2, 5, 8)), "x must have shape \\(B, T, 16\\)"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_CALLS, ids=[f"bad{i}" for i in range(len(BAD_CALLS))])
+def test_bad_input_gets_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_decoding_takes_one_token_at_a_time():
+    mixer = build_mixer("cubit", 16, 2)
+    cache = MixerCache()
+    mixer(torch.randn(1, 3, 16), cache)
+    with pytest.raises(ValueError, match="one token at a time"):
+        mixer(torch.randn(1, 2, 16), cache)
+
+
+def test_mixer_options_are_listed():
+    assert "lam" in mixer_options("cubit") and "lrr" not in mixer_options("cubit-nolrr")
+    assert "share_reference" not in mixer_options("cubit-share") and mixer_options("transformer") == ("head_dim", "bias")
