@@ -564,6 +564,12 @@ def deltaformer_attention(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, caus
 # Local linear regression (§4, Appendix E)
 # --------------------------------------------------------------------------- #
 def _llr_weights(q: Tensor, k: Tensor, mu: float, causal: bool, scale: float) -> Tensor:
+    work = _solve_dtype(q, k)
+    with _full_precision(q.device):  # the D×D solves run in float32 (float64 for float64 inputs)
+        return _llr_weights_full_precision(q.to(work), k.to(work), mu, causal, scale)
+
+
+def _llr_weights_full_precision(q: Tensor, k: Tensor, mu: float, causal: bool, scale: float) -> Tensor:
     w = _attention_weights(q, k, causal, scale)  # (B, H, Tq, Tk), NW weights w_ij
     d = k.shape[-1]
     k_bar = w @ k  # k̄_i = Σ_j w_ij k_j: (B, H, Tq, D)
@@ -587,7 +593,7 @@ def llr_weights(
     ``v_j ≈ a + B(k_j − q_i)``.
 
     Returns:
-        ``(B, H, Tq, Tk)``.
+        ``(B, H, Tq, Tk)`` in float32 (float64 for float64 inputs).
     """
     _check_qk(q, k)
     _check_scale(scale)
@@ -610,4 +616,5 @@ def llr_attention(
     Shapes as in :func:`softmax_attention`; returns ``(B, H, Tq, Dv)``.
     """
     _check_qkv(q, k, v, causal=causal)
-    return llr_weights(q, k, mu=mu, causal=causal, scale=scale) @ v
+    weights = llr_weights(q, k, mu=mu, causal=causal, scale=scale)  # float32 or float64
+    return (weights @ v.to(weights.dtype)).to(v.dtype)

@@ -316,11 +316,16 @@ class LLRMixer(MultiHeadMixer):
     def mix(self, x, q, k, v, cache):
         if cache is not None:
             cache.extend(k=k, v=v)
-        return Fm._llr_weights(q, k, self.mu, True, 1.0 / math.sqrt(self.head_dim)) @ v
+        return self._read_out(Fm._llr_weights(q, k, self.mu, True, 1.0 / math.sqrt(self.head_dim)), v)
 
     def mix_step(self, x, q, k, v, cache):
         past = cache.extend(k=k, v=v)
-        return Fm._llr_weights(q, past["k"], self.mu, False, 1.0 / math.sqrt(self.head_dim)) @ past["v"]
+        return self._read_out(Fm._llr_weights(q, past["k"], self.mu, False, 1.0 / math.sqrt(self.head_dim)), past["v"])
+
+    @staticmethod
+    def _read_out(weights: Tensor, v: Tensor) -> Tensor:
+        """``ℓ V`` in the weights' (full) precision, returned in ``v``'s dtype."""
+        return (weights @ v.to(weights.dtype)).to(v.dtype)
 
 
 def _cubit_variant(**fixed) -> Callable[..., CubitMixer]:

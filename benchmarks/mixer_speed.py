@@ -1,0 +1,250 @@
+"""Time forward+backward and peak memory of each token mixer against PyTorch's SDPA.
+
+Every mixer runs through ``cubit_lite.mixers``' functional core (the reference path)
+on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
+range of sequence lengths ``T`` and input dtypes. The baseline is
+``torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`` in the same
+dtype. The JSON written to ``--out`` carries the command, device, versions, seed and
+git commit, so that the book can plot it with its provenance.
+
+Run on a GPU (the book's numbers come from one NVIDIA H100)::
+
+    python benchmarks/mixer_speed.py --out results/mixer_speed_h100.json
+
+A quick CPU smoke run (what the test suite does)::
+
+    python benchmarks/mixer_speed.py --device cpu --lengths 16 32 --tokens 64 \\
+        --heads 2 --head-dim 8 --warmup 1 --repeat 2 --out /tmp/speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from cubit_lite.mixers import (  # noqa: E402
+    attention_weights,
+    cubit_attention,
+    deltaformer_attention,
+    llr_attention,
+)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+Inputs = dict[str, torch.Tensor]
+MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
+    "sdpa": lambda x: F.scaled_dot_product_attention(x["q"], x["k"], x["v"], is_causal=True),
+    "attention-explicit": lambda x: attention_weights(x["q"], x["k"]) @ x["v"],
+    "cubit": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], s=x["s"], lam=1e-6),
+    "cubit-nolrr": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], lam=1e-6),
+    "cubit-share": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["k"], s=x["s"], lam=1e-6),
+    "deltaformer": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"]),
+    "llr": lambda x: llr_attention(x["q"], x["k"], x["v"], mu=1e-2),
+}
+"""What each benchmark row runs: ``sdpa`` is the baseline; ``attention-explicit`` is
+softmax attention written as ``A @ V`` (the NW form, a T×T matrix per head)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--mixers", nargs="+", default=list(MIXERS), choices=list(MIXERS))
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    parser.add_argument("--lengths", nargs="+", type=int, default=[256, 512, 1024, 2048, 4096])
+    parser.add_argument("--tokens", type=int, default=16384, help="B·T, tokens per batch (B = tokens // T)")
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--git-commit", default=None, help="recorded in the JSON (default: git rev-parse HEAD)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    for length in args.lengths:
+        if length < 1 or args.tokens < length:
+            parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
+    return args
+
+
+def make_inputs(batch: int, heads: int, length: int, head_dim: int, dtype, device, seed: int) -> Inputs:
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    def normal(*shape):
+        return torch.randn(*shape, generator=generator, device=device, dtype=torch.float32)
+
+    shape = (batch, heads, length, head_dim)
+    inputs = {name: normal(*shape).to(dtype) for name in ("q", "k", "v", "r")}
+    inputs["s"] = 0.5 + 1.5 * torch.rand(shape[:3], generator=generator, device=device)  # LRR range
+    inputs["beta"] = 1.0 + 0.1 * normal(*shape[:3])
+    for tensor in inputs.values():
+        tensor.requires_grad_()
+    return inputs
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_once(fn: Callable[[], None], device: torch.device) -> float:
+    """Milliseconds of one call (CUDA events on a GPU, a host clock otherwise)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end)
+    begin = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - begin)
+
+
+def measure(mixer: str, inputs: Inputs, device: torch.device, warmup: int, repeat: int) -> dict:
+    run = MIXERS[mixer]
+    grad_out = torch.randn_like(run(inputs).detach())
+
+    def forward_backward():
+        for tensor in inputs.values():
+            tensor.grad = None
+        run(inputs).backward(grad_out)
+
+    def forward_only():
+        with torch.no_grad():
+            run(inputs)
+
+    for _ in range(warmup):
+        forward_backward()
+    synchronize(device)
+    fwd_bwd = [time_once(forward_backward, device) for _ in range(repeat)]
+    fwd = [time_once(forward_only, device) for _ in range(repeat)]
+    row = {"fwd_bwd_ms": statistics.median(fwd_bwd), "fwd_ms": statistics.median(fwd),
+           "fwd_bwd_ms_spread": [min(fwd_bwd), max(fwd_bwd)]}
+    if device.type == "cuda":
+        for tensor in inputs.values():
+            tensor.grad = None
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        forward_backward()
+        torch.cuda.synchronize(device)
+        row["peak_mem_mib"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    else:
+        row["peak_mem_mib"] = None  # not measured on the CPU
+    return row
+
+
+def accuracy(mixers: list[str], dtype_name: str, args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """Relative error ‖out − ref‖/‖ref‖ of each mixer against itself in float64, on the same device."""
+    length = min(256, max(args.lengths))
+    inputs = make_inputs(1, args.heads, length, args.head_dim, DTYPES[dtype_name], device, args.seed + 1)
+    inputs64 = {name: t.detach().double() for name, t in inputs.items()}
+    inputs_low = {name: t.detach() for name, t in inputs.items()}
+    rows = []
+    for mixer in mixers:
+        with torch.no_grad():
+            reference = MIXERS[mixer](inputs64)
+            out = MIXERS[mixer](inputs_low).double()
+        rows.append({"mixer": mixer, "dtype": dtype_name, "T": length,
+                     "relative_error_vs_float64": ((out - reference).norm() / reference.norm()).item()})
+    return rows
+
+
+def git_commit(given: str | None) -> str | None:
+    if given:
+        return given
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def provenance(args: argparse.Namespace, device: torch.device) -> dict:
+    return {
+        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "git_commit": git_commit(args.git_commit),
+        "seed": args.seed,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": {"tokens_per_batch": args.tokens, "heads": args.heads, "head_dim": args.head_dim,
+                   "warmup": args.warmup, "repeat": args.repeat, "statistic": "median",
+                   "what": "forward+backward of the mixing op alone (no projections), causal"},
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    rows = []
+    for dtype_name in args.dtypes:
+        for length in args.lengths:
+            batch = args.tokens // length
+            inputs = make_inputs(batch, args.heads, length, args.head_dim, DTYPES[dtype_name], device, args.seed)
+            baseline = None
+            for mixer in ["sdpa"] + [m for m in args.mixers if m != "sdpa"]:
+                row = {"mixer": mixer, "dtype": dtype_name, "T": length, "batch": batch}
+                try:
+                    row.update(measure(mixer, inputs, device, args.warmup, args.repeat), status="ok")
+                except torch.cuda.OutOfMemoryError:
+                    row["status"] = "out of memory"
+                except RuntimeError as err:  # e.g. an op without a kernel for this dtype
+                    row["status"] = f"error: {str(err).splitlines()[0][:200]}"
+                finally:
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                if mixer == "sdpa":
+                    baseline = row if row.get("status") == "ok" else None
+                if baseline and row.get("status") == "ok":
+                    row["time_vs_sdpa"] = row["fwd_bwd_ms"] / baseline["fwd_bwd_ms"]
+                    if row["peak_mem_mib"] is not None and baseline["peak_mem_mib"]:
+                        row["memory_vs_sdpa"] = row["peak_mem_mib"] / baseline["peak_mem_mib"]
+                if mixer in args.mixers or mixer == "sdpa":
+                    rows.append(row)
+                    print(format_row(row), flush=True)
+            del inputs
+    checks = [row for dtype_name in args.dtypes for row in accuracy(args.mixers, dtype_name, args, device)]
+    for row in checks:
+        print(f"accuracy {row['dtype']:>4} T={row['T']} {row['mixer']:<19} rel. error vs float64 "
+              f"{row['relative_error_vs_float64']:.2e}")
+    result = {**provenance(args, device), "rows": rows, "accuracy": checks}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(args.out)
+    print(f"wrote {args.out} ({len(rows)} rows)")
+    return result
+
+
+def format_row(row: dict) -> str:
+    if row.get("status") != "ok":
+        return f"{row['dtype']:>4} T={row['T']:>5} {row['mixer']:<19} {row.get('status')}"
+    ratio = row.get("time_vs_sdpa", math.nan)
+    mem = row["peak_mem_mib"]
+    mem_text = "n/a" if mem is None else f"{mem:9.1f} MiB"
+    return (f"{row['dtype']:>4} T={row['T']:>5} {row['mixer']:<19} fwd+bwd {row['fwd_bwd_ms']:9.3f} ms "
+            f"({ratio:5.1f}x sdpa)  fwd {row['fwd_ms']:8.3f} ms  peak {mem_text}")
+
+
+if __name__ == "__main__":
+    main()

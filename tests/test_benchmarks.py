@@ -1,0 +1,45 @@
+"""The speed benchmark runs end to end (tiny sizes on the CPU) and writes JSON with its provenance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mixer_speed_smoke_run_writes_json(tmp_path):
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu",
+               "--lengths", "8", "16", "--tokens", "32", "--heads", "2", "--head-dim", "4",
+               "--warmup", "1", "--repeat", "2", "--dtypes", "fp32", "--out", str(out)]
+    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    result = json.loads(out.read_text())
+    for key in ("command", "device", "torch", "git_commit", "seed", "created_utc", "config"):
+        assert key in result
+    assert "benchmarks/mixer_speed.py" in result["command"]
+    mixers = {row["mixer"] for row in result["rows"]}
+    assert {"sdpa", "cubit", "cubit-nolrr", "cubit-share", "deltaformer", "llr"} <= mixers
+    assert all(row["status"] == "ok" and row["fwd_bwd_ms"] > 0 for row in result["rows"])
+    assert {row["T"] for row in result["rows"]} == {8, 16}
+    assert all(row["batch"] * row["T"] == 32 for row in result["rows"])
+    assert all(row["relative_error_vs_float64"] < 1e-4 for row in result["accuracy"])
+
+
+def test_mixer_speed_rejects_lengths_longer_than_the_batch(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu",
+               "--lengths", "64", "--tokens", "32", "--out", str(tmp_path / "x.json")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "every length must be between 1 and --tokens (32)" in done.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "results").glob("mixer_speed*.json")), ids=lambda p: p.name)
+def test_committed_speed_results_carry_their_provenance(path):
+    result = json.loads(path.read_text())
+    assert result["device"] and result["torch"] and len(result["git_commit"]) == 40
+    assert result["command"].startswith("python benchmarks/mixer_speed.py")
+    assert any(row["mixer"] == "sdpa" and row["status"] == "ok" for row in result["rows"])
