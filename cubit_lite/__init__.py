@@ -3,7 +3,10 @@
 Modules (one idea each):
 
 * :mod:`cubit_lite.regression` — 1-D kernel regression in NumPy (NW, KRR, local
-  linear, leave-one-out bandwidth choice).
+  linear, leave-one-out bandwidth choice, streaming prefix KRR).
+* :mod:`cubit_lite.mixers` — token mixers on ``(B, H, T, D)`` tensors: softmax
+  attention (= NW), Cubit, DeltaFormer, local linear; functional core and layers.
+* :mod:`cubit_lite.results` — find the committed results of GPU runs.
 * :mod:`cubit_lite.widgets` — sliders that work in a live kernel and on the static site.
 * :mod:`cubit_lite.plotting` — the book's figure style.
 * :mod:`cubit_lite.source` — library code shown in the book, without docstrings.
