@@ -142,6 +142,12 @@ def _check_ref_norm(ref_norm: str) -> None:
         raise ValueError(f"unknown ref_norm {ref_norm!r}; choose one of {', '.join(REF_NORMS)}")
 
 
+def _check_cubit_options(lam: PerHead, ref_scale: PerHead, ref_norm: str, *, heads: int) -> None:
+    _check_per_head("lam (the ridge λ)", lam, heads, allow_zero=True)
+    _check_per_head("ref_scale", ref_scale, heads, allow_zero=False)
+    _check_ref_norm(ref_norm)
+
+
 def _check_scale(scale) -> None:
     if scale is not None and not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be None (meaning 1/√D) or a positive number; got {scale!r}")
@@ -376,9 +382,7 @@ def cubit_solve(
     _check_tokens("r and v", r, v)
     if s is not None:
         _check_per_token("s", s, v)
-    _check_per_head("lam (the ridge λ)", lam, v.shape[1], allow_zero=True)
-    _check_per_head("ref_scale", ref_scale, v.shape[1], allow_zero=False)
-    _check_ref_norm(ref_norm)
+    _check_cubit_options(lam, ref_scale, ref_norm, heads=v.shape[1])
     return _cubit_solve(r, v, s, lam, ref_scale, ref_norm, causal)
 
 
@@ -471,9 +475,7 @@ def cubit_matrices(
     _check_tokens("q, k and r", q, k, r)
     if s is not None:
         _check_per_token("s", s, q)
-    _check_per_head("lam (the ridge λ)", lam, q.shape[1], allow_zero=True)
-    _check_per_head("ref_scale", ref_scale, q.shape[1], allow_zero=False)
-    _check_ref_norm(ref_norm)
+    _check_cubit_options(lam, ref_scale, ref_norm, heads=q.shape[1])
     work = _solve_dtype(q, r)
     with _full_precision(q.device):
         q, k, r = q.to(work), k.to(work), r.to(work)
