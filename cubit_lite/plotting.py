@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
 
-__all__ = ["COLORS", "use_book_style", "weight_heatmap", "plot_samples"]
+__all__ = ["COLORS", "use_book_style", "weight_heatmap", "plot_samples", "token_heatmap"]
 
 COLORS = {
     "data": "#8c8c8c",
@@ -97,6 +97,54 @@ def weight_heatmap(
     ax.set_xlabel("training input $x_j$")
     ax.set_ylabel("query $x$")
     ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return image
+
+
+def token_heatmap(
+    ax: Axes,
+    weights,
+    row_labels,
+    col_labels,
+    *,
+    causal: bool = True,
+    signed: bool = False,
+    vmax: float | None = None,
+    title: str | None = None,
+    xlabel: str = "key token $j$",
+    ylabel: str = "query token $i$",
+):
+    """A ``(T_query, T_key)`` token-mixing matrix with token labels on both axes.
+
+    ``weights`` may be a NumPy array or a tensor with leading size-1 dimensions
+    (e.g. ``(1, 1, T, T)``). With ``causal=True`` the future (``j > i``) is left white
+    instead of drawn as zeros. ``signed=True`` uses a diverging map centred on zero
+    (for ``(P + λI)⁻¹``, whose entries can be negative). Returns the image, for a
+    colour bar.
+    """
+    if hasattr(weights, "detach"):
+        weights = weights.detach().cpu().numpy()
+    weights = np.asarray(weights, dtype=float)
+    while weights.ndim > 2 and weights.shape[0] == 1:
+        weights = weights[0]
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be one (T_query, T_key) matrix; got shape {weights.shape}")
+    if causal:
+        offset = weights.shape[1] - weights.shape[0]
+        weights = np.where(np.triu(np.ones(weights.shape, dtype=bool), k=offset + 1), np.nan, weights)
+    if signed:
+        bound = vmax if vmax is not None else (float(np.nanmax(np.abs(weights))) or 1.0)
+        style = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
+    else:
+        style = {"cmap": "viridis", "vmin": 0.0, "vmax": vmax}
+    image = ax.imshow(weights, interpolation="nearest", **style)
+    ax.set_xticks(range(len(col_labels)), list(col_labels), fontsize=8)
+    ax.set_yticks(range(len(row_labels)), list(row_labels), fontsize=8)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     return image
