@@ -73,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (steadier CPU timings)")
     parser.add_argument("--git-commit", default=None, help="recorded in the JSON (default: git rev-parse HEAD)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -176,15 +177,16 @@ def git_commit(given: str | None) -> str | None:
         return None
 
 
-def provenance(args: argparse.Namespace, device: torch.device) -> dict:
+def provenance(args: argparse.Namespace, device: torch.device, argv: list[str]) -> dict:
     return {
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
+        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + argv),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
         "git_commit": git_commit(args.git_commit),
         "seed": args.seed,
+        "threads": torch.get_num_threads(),
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config": {"tokens_per_batch": args.tokens, "heads": args.heads, "head_dim": args.head_dim,
                    "warmup": args.warmup, "repeat": args.repeat, "statistic": "median",
@@ -193,8 +195,11 @@ def provenance(args: argparse.Namespace, device: torch.device) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rows = []
     for dtype_name in args.dtypes:
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     for row in checks:
         print(f"accuracy {row['dtype']:>4} T={row['T']} {row['mixer']:<19} rel. error vs float64 "
               f"{row['relative_error_vs_float64']:.2e}")
-    result = {**provenance(args, device), "rows": rows, "accuracy": checks}
+    result = {**provenance(args, device, argv), "rows": rows, "accuracy": checks}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(args.out.suffix + ".tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

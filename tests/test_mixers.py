@@ -452,6 +452,23 @@ def test_decoding_takes_one_token_at_a_time():
         mixer(torch.randn(1, 2, 16), cache)
 
 
+def test_cubit_share_caches_its_keys_once():
+    mixer, cache = build_mixer("cubit-share", 16, 2), MixerCache()
+    mixer(torch.randn(1, 3, 16), cache)
+    mixer(torch.randn(1, 1, 16), cache)
+    assert set(cache.tensors) == {"k", "u"}
+    assert set(_filled_cache("cubit").tensors) == {"k", "r", "u"}
+
+
+def _filled_cache(name):
+    mixer, cache = build_mixer(name, 16, 2), MixerCache()
+    mixer(torch.randn(1, 3, 16), cache)
+    return cache
+
+
 def test_mixer_options_are_listed():
     assert "lam" in mixer_options("cubit") and "lrr" not in mixer_options("cubit-nolrr")
+    assert "lrr_bounds" in mixer_options("cubit") and "lrr_bounds" not in mixer_options("cubit-nolrr")
+    with pytest.raises(ValueError, match="does not take option\\(s\\) lrr_bounds"):
+        build_mixer("cubit-nolrr", 16, 2, lrr_bounds=(0.5, 2.0))
     assert "share_reference" not in mixer_options("cubit-share") and mixer_options("transformer") == ("head_dim", "bias")

@@ -240,13 +240,13 @@ class CubitMixer(MultiHeadMixer):
         r, s = self.references(x, k), self.scales(x)
         u = Fm._cubit_solve(r, v, s, self.lam, self.ref_scale, self.ref_norm, True)  # (B, H, T, D), fp32
         if cache is not None:
-            cache.extend(k=k, r=r, u=u)
+            cache.extend(k=k, u=u, **self._cached_references(r))
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
 
     def mix_step(self, x, q, k, v, cache):
         # u_t = (s_t v_t − Σ_{j<t} P_tj u_j) / (P_tt + λ)   (CUBIT_MATH.md §3)
         r_new, s = self.references(x, k), self.scales(x)
-        r_all = torch.cat([cache.tensors["r"], r_new], dim=-2)
+        r_all = torch.cat([cache.tensors["k" if self.reference is None else "r"], r_new], dim=-2)
         u_past = cache.tensors["u"]
         work = u_past.dtype
         with Fm._full_precision(x.device):
@@ -255,8 +255,12 @@ class CubitMixer(MultiHeadMixer):
             rhs = v.to(work) if s is None else s.to(work).unsqueeze(-1) * v.to(work)
             lam = self.lam.to(work).view(1, -1, 1, 1)
             u_new = (rhs - p[..., :-1] @ u_past) / (p[..., -1:] + lam)  # (B, H, 1, D)
-        past = cache.extend(k=k, r=r_new, u=u_new)
+        past = cache.extend(k=k, u=u_new, **self._cached_references(r_new))
         return Fm._softmax_attention(q, past["k"], past["u"].to(v.dtype), False, None)
+
+    def _cached_references(self, r: Tensor) -> dict[str, Tensor]:
+        """Cubit-Share's references are its keys, which the cache already holds."""
+        return {} if self.reference is None else {"r": r}
 
 
 class DeltaFormerMixer(MultiHeadMixer):
@@ -328,12 +332,15 @@ class LLRMixer(MultiHeadMixer):
         return (weights @ v.to(weights.dtype)).to(v.dtype)
 
 
-def _cubit_variant(**fixed) -> Callable[..., CubitMixer]:
+def _cubit_variant(*, unused: tuple[str, ...] = (), **fixed) -> Callable[..., CubitMixer]:
+    """A CubitMixer with some options fixed; ``unused`` options are removed from its signature."""
+
     def make(d_model: int, n_heads: int, **options) -> CubitMixer:
         return CubitMixer(d_model, n_heads, **fixed, **options)
 
+    hidden = set(fixed) | set(unused)
     make.__signature__ = inspect.signature(CubitMixer).replace(
-        parameters=[p for name, p in inspect.signature(CubitMixer).parameters.items() if name not in fixed]
+        parameters=[p for name, p in inspect.signature(CubitMixer).parameters.items() if name not in hidden]
     )
     return make
 
@@ -341,7 +348,7 @@ def _cubit_variant(**fixed) -> Callable[..., CubitMixer]:
 _REGISTRY: dict[str, Callable[..., MultiHeadMixer]] = {
     "transformer": SoftmaxMixer,
     "cubit": _cubit_variant(),
-    "cubit-nolrr": _cubit_variant(lrr=False),
+    "cubit-nolrr": _cubit_variant(lrr=False, unused=("lrr_bounds", "learn_lrr_bounds")),
     "cubit-share": _cubit_variant(share_reference=True),
     "deltaformer": DeltaFormerMixer,
     "llr": LLRMixer,
