@@ -17,6 +17,7 @@ import cubit_lite.mixers.functional as Fm
 from cubit_lite.mixers import (
     MIXER_NAMES,
     MixerCache,
+    apply_rotary,
     attention_weights,
     build_mixer,
     cubit_attention,
@@ -471,4 +472,23 @@ def test_mixer_options_are_listed():
     assert "lrr_bounds" in mixer_options("cubit") and "lrr_bounds" not in mixer_options("cubit-nolrr")
     with pytest.raises(ValueError, match="does not take option\\(s\\) lrr_bounds"):
         build_mixer("cubit-nolrr", 16, 2, lrr_bounds=(0.5, 2.0))
-    assert "share_reference" not in mixer_options("cubit-share") and mixer_options("transformer") == ("head_dim", "bias")
+    assert "share_reference" not in mixer_options("cubit-share")
+    assert mixer_options("transformer") == ("head_dim", "bias", "rotary")
+
+
+def test_rotary_logits_depend_on_the_offset_only():
+    q, k = randn(1, 1, 1, 8, seed=60), randn(1, 1, 1, 8, seed=61)
+    logit = lambda i, j: (apply_rotary(q, i) * apply_rotary(k, j)).sum().item()  # noqa: E731
+    assert logit(5, 2) == pytest.approx(logit(13, 10), abs=1e-12)
+    assert logit(5, 2) != pytest.approx(logit(5, 3), abs=1e-6)
+    torch.testing.assert_close(apply_rotary(q, 7).norm(), q.norm())
+
+
+@pytest.mark.parametrize("name", MIXER_NAMES)
+def test_cached_decoding_with_rotary_positions(name):
+    torch.manual_seed(2)
+    mixer = build_mixer(name, 16, 2, rotary=True).double()
+    x = randn(2, 9, 16, seed=62)
+    cache = MixerCache()
+    pieces = [mixer(x[:, :3], cache)] + [mixer(x[:, t : t + 1], cache) for t in range(3, 9)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), mixer(x), atol=1e-12, rtol=0)

@@ -31,6 +31,7 @@ from .layers import (
     MixerCache,
     MultiHeadMixer,
     SoftmaxMixer,
+    apply_rotary,
     build_mixer,
     mixer_options,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "MixerCache",
     "MultiHeadMixer",
     "SoftmaxMixer",
+    "apply_rotary",
     "attention_weights",
     "build_mixer",
     "cubit_attention",

@@ -41,9 +41,27 @@ __all__ = [
     "MixerCache",
     "MultiHeadMixer",
     "SoftmaxMixer",
+    "apply_rotary",
     "build_mixer",
     "mixer_options",
 ]
+
+
+def apply_rotary(x: Tensor, offset: int = 0, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding of ``x`` ``(B, H, T, D)`` for positions ``offset .. offset + T − 1``.
+
+    Pairs of coordinates ``(x_c, x_{c + D/2})`` are rotated by the angle ``t · base^(−2c/D)``
+    at position ``t``, so that a dot product of two rotated vectors depends on their
+    positions only through the offset between them (RoFormer, Su et al.).
+    """
+    t, d = x.shape[-2], x.shape[-1]
+    half = d // 2
+    exact = torch.float64 if x.dtype == torch.float64 else torch.float32  # angles never in half precision
+    inv_freq = base ** (-torch.arange(half, device=x.device, dtype=exact) * 2.0 / d)  # (D/2,)
+    angles = torch.arange(offset, offset + t, device=x.device, dtype=exact)[:, None] * inv_freq  # (T, D/2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
 class MixerCache:
@@ -80,11 +98,17 @@ class MultiHeadMixer(nn.Module):
         n_heads: number of heads ``H``.
         head_dim: per-head width ``D``; default ``d_model // n_heads``.
         bias: whether the projections have biases.
+        rotary: rotate queries and keys by their positions (rotary position
+            embeddings, :func:`apply_rotary`), so that ``q_i · k_j`` depends on
+            ``i − j``. Cubit's own references are not rotated (its reference kernel
+            stays a function of content); Cubit-Share's are, being its keys.
     """
 
     name = "mixer"
 
-    def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False, rotary: bool = False
+    ) -> None:
         super().__init__()
         for what, value in (("d_model", d_model), ("n_heads", n_heads)):
             if not isinstance(value, int) or value < 1:
@@ -95,7 +119,9 @@ class MultiHeadMixer(nn.Module):
             head_dim = d_model // n_heads
         if not isinstance(head_dim, int) or head_dim < 1:
             raise ValueError(f"head_dim must be a positive integer; got {head_dim!r}")
-        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, head_dim
+        if rotary and head_dim % 2:
+            raise ValueError(f"rotary positions need an even head_dim; got {head_dim}")
+        self.d_model, self.n_heads, self.head_dim, self.rotary = d_model, n_heads, head_dim, rotary
         inner = n_heads * head_dim
         self.query = nn.Linear(d_model, inner, bias=bias)
         self.key = nn.Linear(d_model, inner, bias=bias)
@@ -131,6 +157,9 @@ class MultiHeadMixer(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must have shape (B, T, {self.d_model}); got {tuple(x.shape)}")
         q, k, v = self.heads(self.query(x)), self.heads(self.key(x)), self.heads(self.value(x))
+        if self.rotary:
+            offset = 0 if cache is None else len(cache)
+            q, k = apply_rotary(q, offset), apply_rotary(k, offset)
         if cache is None or len(cache) == 0:
             return self.merge(self.mix(x, q, k, v, cache))
         if x.shape[1] != 1:
@@ -179,6 +208,7 @@ class CubitMixer(MultiHeadMixer):
         *,
         head_dim: int | None = None,
         bias: bool = False,
+        rotary: bool = False,
         lrr: bool = True,
         share_reference: bool = False,
         lam: float = 1e-6,
@@ -188,7 +218,7 @@ class CubitMixer(MultiHeadMixer):
         ref_scale: float = 1.0,
         ref_norm: str = "one-side",
     ) -> None:
-        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias)
+        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
         Fm._check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
         Fm._check_per_head("ref_scale", ref_scale, n_heads, allow_zero=False)
         Fm._check_ref_norm(ref_norm)
@@ -273,8 +303,8 @@ class DeltaFormerMixer(MultiHeadMixer):
     name = "deltaformer"
 
     def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
-                 beta_init: float = 1.0) -> None:
-        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias)
+                 rotary: bool = False, beta_init: float = 1.0) -> None:
+        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
         nn.init.constant_(self.beta.bias, float(beta_init))
@@ -311,8 +341,8 @@ class LLRMixer(MultiHeadMixer):
     name = "llr"
 
     def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
-                 mu: float = 1e-2) -> None:
-        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias)
+                 rotary: bool = False, mu: float = 1e-2) -> None:
+        super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
         if not (isinstance(mu, (int, float)) and math.isfinite(mu) and mu > 0):
             raise ValueError(f"mu (the ridge on the slope) must be a positive number; got {mu!r}")
         self.mu = float(mu)
