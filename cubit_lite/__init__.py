@@ -6,6 +6,12 @@ Modules (one idea each):
   linear, leave-one-out bandwidth choice, streaming prefix KRR).
 * :mod:`cubit_lite.mixers` — token mixers on ``(B, H, T, D)`` tensors: softmax
   attention (= NW), Cubit, DeltaFormer, local linear; functional core and layers.
+* :mod:`cubit_lite.data` — corpora (Shakespeare, the Python standard library, your
+  own file), a character tokenizer, batches.
+* :mod:`cubit_lite.model` — a small decoder-only LM whose token mixer is chosen by name.
+* :mod:`cubit_lite.train` — the training loop and CLI (``python -m cubit_lite.train``);
+  :mod:`cubit_lite.sample` prints text from a checkpoint; :mod:`cubit_lite.checkpoint`
+  writes and reads checkpoints atomically.
 * :mod:`cubit_lite.results` — find the committed results of GPU runs.
 * :mod:`cubit_lite.widgets` — sliders that work in a live kernel and on the static site.
 * :mod:`cubit_lite.plotting` — the book's figure style.

@@ -308,6 +308,7 @@ class DeltaFormerMixer(MultiHeadMixer):
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
         nn.init.constant_(self.beta.bias, float(beta_init))
+        self.beta._keep_init = True  # a model's weight initialisation must leave β = beta_init
 
     def betas(self, x: Tensor) -> Tensor:
         """``β``: ``(B, H, T)``."""

@@ -1,0 +1,151 @@
+"""Training end to end on the CPU: the CLI, exact resumption, two-process DDP, sampling, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from cubit_lite.checkpoint import export_weights, load_checkpoint, load_model
+from cubit_lite.sample import sample_text
+from cubit_lite.train import TrainConfig, learning_rate, train
+
+PYTHON = sys.executable
+TINY = ["--block-size", "32", "--n-layer", "2", "--n-head", "2", "--d-model", "32", "--batch-size", "8",
+        "--warmup", "5", "--eval-batches", "4", "--log-interval", "5", "--no-progress"]
+
+
+def run_cli(*args, module="cubit_lite.train", check=True, torchrun=False):
+    command = [PYTHON, "-m", module, *args]
+    if torchrun:
+        command = [str(Path(PYTHON).with_name("torchrun")), "--standalone", "--nproc_per_node=2", "-m", module, *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_cli_end_to_end_loss_falls_and_everything_is_written(tmp_path):
+    out = tmp_path / "run"
+    done = run_cli("--mixer", "cubit", "--corpus", "shakespeare", "--max-chars", "100000", *TINY,
+                   "--steps", "80", "--eval-interval", "40", "--lr", "3e-3", "--dropout", "0", "--out", str(out))
+    assert "device: cpu" in done.stdout and "parameters" in done.stdout
+    for name in ("config.json", "metrics.jsonl", "latest.pt", "best.pt"):
+        assert (out / name).is_file(), name
+    log = records(out)
+    train_losses = [r["train_loss"] for r in log if "train_loss" in r]
+    vals = [r["val_loss"] for r in log if "val_loss" in r]
+    assert train_losses[-1] < train_losses[0] - 0.5  # from ~log(V) ≈ 4.1 down
+    assert len(vals) == 2 and vals[1] < vals[0]
+    final = log[-1]
+    assert len(final["val_loss_per_position"]) == 32  # the per-position curve of the last evaluation
+    assert all(r["tokens_per_second"] > 0 for r in log if "tokens_per_second" in r)
+    checkpoint = load_checkpoint(out / "latest.pt")
+    assert checkpoint["step"] == 80 and checkpoint["corpus"]["name"] == "shakespeare"
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["final_val_loss"] == pytest.approx(vals[-1])
+
+
+def _state(out: Path) -> dict:
+    return load_checkpoint(out / "latest.pt")["model"]
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
+    base = TrainConfig(out=str(tmp_path / "straight"), corpus="shakespeare", max_chars=60000, mixer="cubit",
+                       block_size=16, n_layer=1, n_head=2, d_model=16, batch_size=4, steps=24, warmup=3,
+                       eval_interval=8, eval_batches=2, log_interval=4, dropout=0.1, progress=False)
+    straight = train(base)
+    split = replace(base, out=str(tmp_path / "split"), stop_at=12)
+    first = train(split)
+    assert first.step == 12 and load_checkpoint(tmp_path / "split" / "latest.pt")["step"] == 12
+    resumed = train(replace(split, stop_at=None, resume=True))
+    assert resumed.step == 24
+    for name, tensor in _state(tmp_path / "straight").items():
+        assert torch.equal(tensor, _state(tmp_path / "split")[name]), name
+    strip = lambda log: [{k: v for k, v in r.items() if k != "tokens_per_second"} for r in log]  # noqa: E731
+    assert strip(records(tmp_path / "split")) == strip(records(tmp_path / "straight"))
+    assert resumed.best_val_loss == straight.best_val_loss
+
+
+def test_resume_refuses_a_checkpoint_from_another_configuration(tmp_path):
+    config = TrainConfig(out=str(tmp_path / "a"), max_chars=30000, block_size=16, n_layer=1, n_head=2, d_model=16,
+                         batch_size=4, steps=4, eval_interval=4, eval_batches=1, progress=False)
+    train(config)
+    with pytest.raises(ValueError, match="another configuration.*d_model: checkpoint 16 vs now 32"):
+        train(replace(config, d_model=32, resume=True))
+
+
+def test_two_process_ddp_on_gloo(tmp_path):
+    out = tmp_path / "ddp"
+    done = run_cli("--mixer", "cubit", "--corpus", "shakespeare", "--max-chars", "60000", *TINY, "--steps", "10",
+                   "--eval-interval", "10", "--device", "cpu", "--out", str(out), torchrun=True)
+    assert "processes: 2" in done.stdout
+    log = records(out)
+    step10 = next(r for r in log if r["step"] == 10 and "train_loss" in r)
+    assert step10["tokens_seen"] == 10 * 8 * 32 * 2  # batch 8 per process × block 32 × 2 processes
+    assert load_checkpoint(out / "latest.pt")["step"] == 10
+    assert len(load_checkpoint(out / "latest.pt")["rng"]["batches"]) == 2
+
+
+def test_sampling_from_a_checkpoint(tmp_path):
+    out = tmp_path / "s"
+    train(TrainConfig(out=str(out), max_chars=30000, block_size=16, n_layer=1, n_head=2, d_model=16, batch_size=4,
+                      steps=4, eval_interval=4, eval_batches=1, progress=False, mixer="deltaformer"))
+    done = run_cli("--checkpoint", str(out / "best.pt"), "--prompt", "ROMEO:", "--chars", "40", "--seed", "1",
+                   module="cubit_lite.sample")
+    assert done.stdout.startswith("ROMEO:") and len(done.stdout.rstrip("\n")) >= 40
+    again = run_cli("--checkpoint", str(out / "best.pt"), "--prompt", "ROMEO:", "--chars", "40", "--seed", "1",
+                    module="cubit_lite.sample")
+    assert again.stdout == done.stdout
+    bad = run_cli("--checkpoint", str(out / "best.pt"), "--prompt", "ROMEO☃", module="cubit_lite.sample", check=False)
+    assert bad.returncode == 2 and "U+2603" in bad.stderr
+    small = export_weights(out / "best.pt", tmp_path / "small.pt")
+    assert small.stat().st_size < (out / "best.pt").stat().st_size
+    model, tokenizer, _ = load_model(small)
+    assert sample_text(model, tokenizer, "A", 10).startswith("A")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mixer", "mamba"], "invalid choice: 'mamba'"),
+    (["--block-size", "5000", "--max-chars", "3000"], "fewer than block_size + 1"),
+    (["--steps", "4", "--stop-at", "9"], "stop_at must be between 1 and steps"),
+    (["--mixer-option", "lam"], "NAME=VALUE"),
+    (["--mixer", "transformer", "--mixer-option", "lam=0.1"], "does not take option"),
+])
+def test_cli_bad_input_is_one_clear_error(tmp_path, args, message):
+    done = run_cli("--out", str(tmp_path / "x"), "--no-progress", *args, check=False)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"caf\xe9 au lait", "UTF-8"), (b"ab\x00cd", "binary")])
+def test_cli_refuses_bad_corpus_files(tmp_path, content, message):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(content)
+    done = run_cli("--corpus", str(corpus), "--out", str(tmp_path / "x"), "--no-progress", check=False)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_sampling_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    done = run_cli("--checkpoint", str(junk), module="cubit_lite.sample", check=False)
+    assert done.returncode == 2 and "not a readable checkpoint" in done.stderr
+
+
+def test_learning_rate_warms_up_then_decays_to_min_lr():
+    config = TrainConfig(out="x", steps=100, warmup=10, lr=1e-3, min_lr=1e-4)
+    rates = [learning_rate(s, config) for s in range(101)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert max(rates) == pytest.approx(1e-3) and rates[100] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
