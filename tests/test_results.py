@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,40 @@ def test_only_plain_file_names(name):
 def test_repository_url_matches_the_book_config():
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     assert results.REPOSITORY_URL == config["repository"]["url"]
+
+
+RESULTS = ROOT / "results"
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.name)
+def test_every_result_file_records_its_provenance(path):
+    import json
+    import re
+
+    result = json.loads(path.read_text(encoding="utf-8"))
+    assert "H100" in result["device"] and result["torch"]
+    assert re.fullmatch(r"[0-9a-f]{40}", result["git_commit"])
+    assert result["command"].startswith(("python benchmarks/", "python experiments/"))
+    if path.name.startswith("lm_"):
+        assert result["complete"] and result["runs"]
+        for run in result["runs"]:
+            assert run["returncode"] == 0 and math.isfinite(run["final_val_loss"])
+            assert len(run["val_loss_per_position"]) == run["train_config"]["block_size"]
+            assert run["seed"] in result["seeds"]
+
+
+def test_results_stay_small_enough_to_commit():
+    total = sum(p.stat().st_size for p in RESULTS.rglob("*") if p.is_file())
+    assert total <= 25 * 2**20, f"results/ holds {total / 2**20:.1f} MiB; the limit is 25 MiB"
+
+
+@pytest.mark.parametrize("name", ["main-transformer-s0.pt", "main-cubit-s0.pt"])
+def test_committed_checkpoints_sample_on_a_cpu(name):
+    from cubit_lite.checkpoint import load_model
+    from cubit_lite.sample import sample_text
+
+    model, tokenizer, payload = load_model(results.results_path(name, download=False))
+    assert payload["model_config"]["mixer"] in name and payload["step"] == 2000
+    text = sample_text(model, tokenizer, "ROMEO:\n", 80, seed=0)
+    assert text.startswith("ROMEO:\n") and len(text) == len("ROMEO:\n") + 80
+    assert text == sample_text(model, tokenizer, "ROMEO:\n", 80, seed=0)
