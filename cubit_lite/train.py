@@ -364,8 +364,31 @@ def _option(text: str) -> tuple[str, object]:
         return name, value
 
 
+HELP = {
+    "corpus": "shakespeare, python-stdlib, or the path of a UTF-8 text file",
+    "mixer": "the token mixer", 
+    "max_chars": "use only the first N characters of the corpus (quick runs)",
+    "val_fraction": "the last fraction of the corpus held out for validation",
+    "block_size": "context length T in characters",
+    "n_layer": "number of blocks", "n_head": "heads per mixer", "d_model": "residual width",
+    "positions": "learned absolute or rotary position embeddings",
+    "dropout": "dropout on embeddings, mixer and MLP outputs",
+    "batch_size": "sequences per step and process",
+    "steps": "optimizer steps in total", "lr": "peak learning rate", "min_lr": "learning rate at the last step",
+    "warmup": "linear warm-up steps", "weight_decay": "AdamW weight decay (matrices only)",
+    "beta1": "AdamW β1", "beta2": "AdamW β2", "grad_clip": "clip the gradient norm to this",
+    "eval_interval": "evaluate and checkpoint every N steps", "eval_batches": "fixed validation batches",
+    "log_interval": "log training loss and tokens/s every N steps", "seed": "seed for weights, batches and dropout",
+    "device": "auto (a CUDA GPU if there is one), cpu, cuda, cuda:1, ...",
+    "precision": "auto (bf16 autocast on a GPU, fp32 on a CPU), bf16 or fp32",
+    "resume": "continue from OUT/latest.pt if it exists",
+    "stop_at": "stop after this step as if interrupted (resume later with --resume)",
+}
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m cubit_lite.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cubit_lite.train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     defaults = TrainConfig(out="")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -378,11 +401,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             if f.name == "progress":
                 parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
             else:
-                parser.add_argument(flag, action="store_true")
+                parser.add_argument(flag, action="store_true", help=HELP.get(f.name))
         else:
             kind = {"int": int, "float": float, "str": str, "int | None": int}.get(str(f.type), str)
             choices = {"mixer": MIXER_NAMES, "positions": POSITIONS, "precision": ("auto", "bf16", "fp32")}
-            parser.add_argument(flag, type=kind, default=getattr(defaults, f.name), choices=choices.get(f.name))
+            parser.add_argument(flag, type=kind, default=getattr(defaults, f.name), choices=choices.get(f.name),
+                                help=HELP.get(f.name, " "))
     args = vars(parser.parse_args(argv))
     args["mixer_options"] = dict(args["mixer_options"])
     try:
