@@ -20,13 +20,8 @@ A quick CPU smoke run (what the test suite does)::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +33,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from cubit_lite.results import provenance as run_provenance  # noqa: E402
+from cubit_lite.results import save_json  # noqa: E402
 from cubit_lite.mixers import (  # noqa: E402
     attention_weights,
     cubit_attention,
@@ -167,27 +164,11 @@ def accuracy(mixers: list[str], dtype_name: str, args: argparse.Namespace, devic
     return rows
 
 
-def git_commit(given: str | None) -> str | None:
-    if given:
-        return given
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def provenance(args: argparse.Namespace, device: torch.device, argv: list[str]) -> dict:
     return {
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + argv),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "python": platform.python_version(),
-        "git_commit": git_commit(args.git_commit),
+        **run_provenance(__file__, argv, git_commit=args.git_commit, device=device),
         "seed": args.seed,
         "threads": torch.get_num_threads(),
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config": {"tokens_per_batch": args.tokens, "heads": args.heads, "head_dim": args.head_dim,
                    "warmup": args.warmup, "repeat": args.repeat, "statistic": "median",
                    "what": "forward+backward of the mixing op alone (no projections), causal"},
@@ -233,10 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"accuracy {row['dtype']:>4} T={row['T']} {row['mixer']:<19} rel. error vs float64 "
               f"{row['relative_error_vs_float64']:.2e}")
     result = {**provenance(args, device, argv), "rows": rows, "accuracy": checks}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    save_json(args.out, result)
     print(f"wrote {args.out} ({len(rows)} rows)")
     return result
 

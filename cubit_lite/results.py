@@ -16,13 +16,16 @@ and git commit that produced it. A notebook finds it:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import platform
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["RESULTS_URL", "load_json", "results_path"]
+__all__ = ["RESULTS_URL", "load_json", "provenance", "results_path", "save_json"]
 
 REPOSITORY_URL = "https://github.com/attention-as-regression/attention-as-regression"
 """Kept in step with ``repository.url`` in ``_config.yml`` by a test."""
@@ -75,3 +78,52 @@ def results_path(name: str, *, download: bool = True) -> Path:
 def load_json(name: str) -> dict:
     """Read the JSON results file ``name`` (see :func:`results_path` for where it comes from)."""
     return json.loads(results_path(name).read_text(encoding="utf-8"))
+
+
+def _git_commit() -> str | None:
+    """The checked-out commit of the repository this library sits in, if there is one."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def provenance(script: str | os.PathLike, argv: list[str], *, git_commit: str | None = None,
+               device=None) -> dict:
+    """What every results file records about how it was made.
+
+    Args:
+        script: the script that ran (recorded relative to the repository root).
+        argv: its command-line arguments.
+        git_commit: the commit of the code that ran; default ``git rev-parse HEAD``
+            (pass it explicitly where the code runs from a copy without ``.git``).
+        device: the torch device measured on; default the first GPU if there is one.
+    """
+    import torch
+
+    root = Path(__file__).resolve().parents[1]
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "command": "python " + " ".join([os.path.relpath(Path(script).resolve(), root), *argv]),
+        "device": name,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "git_commit": git_commit or _git_commit(),
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save_json(path: str | os.PathLike, data: dict) -> Path:
+    """Write ``data`` as indented JSON, atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

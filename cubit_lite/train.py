@@ -222,7 +222,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     corpus = load_corpus(config.corpus, max_chars=config.max_chars)
     train_text, val_text = corpus.split(config.val_fraction)
-    tokenizer = CharTokenizer.from_text(corpus.text)
+    tokenizer = CharTokenizer(corpus.vocabulary)  # sorted distinct characters, computed once by the corpus
     # Batches are drawn on the CPU with a CPU generator and then moved: the same seed gives the
     # same batches on every device.
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)

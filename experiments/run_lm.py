@@ -19,20 +19,17 @@ Arguments after ``--`` go to every ``cubit_lite.train`` run unchanged.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from cubit_lite.results import provenance, save_json  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -57,8 +54,8 @@ def launch(mixer: str, seed: int, runs: Path, train_args: list[str]) -> tuple[su
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "cubit_lite.train", "--mixer", mixer, "--seed", str(seed), "--out", str(out),
                "--no-progress", *train_args]
-    log = (out / "stdout.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    with (out / "stdout.log").open("w") as log:  # the child keeps its own handle
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     return process, out, time.time()
 
 
@@ -91,27 +88,16 @@ def main(argv: list[str] | None = None) -> dict:
     pending, running, runs = list(grid), [], []
     started = time.time()
     def write_summary(final: bool) -> dict:
-        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
         result = {
             "name": args.name,
             "complete": final and all(r["returncode"] == 0 for r in runs) and len(runs) == len(grid),
-            "command": "python " + " ".join([os.path.relpath(__file__, ROOT)]
-                                            + (sys.argv[1:] if argv is None else list(argv))),
-            "device": device,
-            "torch": torch.__version__,
-            "cuda": torch.version.cuda,
-            "python": platform.python_version(),
-            "git_commit": args.git_commit,
+            **provenance(__file__, sys.argv[1:] if argv is None else list(argv), git_commit=args.git_commit),
             "seeds": args.seeds,
             "parallel_runs": args.parallel,
-            "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "wall_seconds": time.time() - started,
             "runs": sorted(runs, key=lambda r: (args.mixers.index(r["mixer"]), r["seed"])),
         }
-        args.summary.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.summary.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(args.summary)
+        save_json(args.summary, result)
         return result
 
     while pending or running:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal, Union
+from typing import Iterator, Union
 
 import torch
 import torch.nn.functional as F
