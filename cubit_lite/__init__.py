@@ -13,6 +13,7 @@ Modules (one idea each):
   :mod:`cubit_lite.sample` prints text from a checkpoint; :mod:`cubit_lite.checkpoint`
   writes and reads checkpoints atomically.
 * :mod:`cubit_lite.results` — find the committed results of GPU runs.
+* :mod:`cubit_lite.notebook` — the first cell of every chapter: seeds, device, a printed line.
 * :mod:`cubit_lite.widgets` — sliders that work in a live kernel and on the static site.
 * :mod:`cubit_lite.plotting` — the book's figure style.
 * :mod:`cubit_lite.source` — library code shown in the book, without docstrings.
