@@ -70,6 +70,15 @@ def test_notebooks_install_cubit_lite_when_missing(path):
     assert f"git+{url}" in first.source, "the install URL must match repository.url in _config.yml"
 
 
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebooks_start_with_seeds_and_the_device(path):
+    """The same first cell sets the seeds, picks the device and prints what it picked."""
+    nb = nbformat.read(path, as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert "from cubit_lite.notebook import setup_notebook" in first.source
+    assert "setup_notebook(SEED)" in first.source and "SEED = " in first.source
+
+
 def test_every_toc_entry_exists():
     for entry in toc_files():
         assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), entry
