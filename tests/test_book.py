@@ -179,6 +179,29 @@ def test_library_tour_shows_the_committed_speed_results(book_build):
     assert "<table" in html
 
 
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebooks_that_train_ask_colab_for_a_gpu(path):
+    """A notebook that trains a model carries Colab's GPU setting and says how to switch."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    if "train(TrainConfig(" not in code:
+        pytest.skip("trains nothing")
+    assert nb.metadata.get("accelerator") == "GPU" and nb.metadata.get("colab", {}).get("gpuType")
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    assert "Change runtime type" in text
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_pages_have_a_colab_launch_button(book_build, chapter):
+    """The rocket menu opens this chapter's .ipynb (from the configured repository) in Colab."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]
+    repo = config["url"].removeprefix("https://github.com/")
+    html = (book_build / "html" / f"{chapter}.html").read_text(encoding="utf-8")
+    expected = f"https://colab.research.google.com/github/{repo}/blob/{config['branch']}/{chapter}.ipynb"
+    assert expected in html
+
+
 def test_training_chapter_asks_colab_for_a_gpu():
     nb = nbformat.read(ROOT / "book" / "06_training_a_char_lm.ipynb", as_version=4)
     assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"]
