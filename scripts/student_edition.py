@@ -323,7 +323,7 @@ def build(sources: list[Path], out: Path | None, zip_path: Path | None, root: Pa
             log(f"wrote {_shown(out / name)}: {report.line()}")
     if zip_path is not None:
         write_zip(zip_path, made, root)
-        log(f"wrote {_shown(zip_path)}: {len(made)} notebooks and a README")
+        log(f"wrote {_shown(zip_path)}: {len(made)} notebook{'s' if len(made) != 1 else ''} and a README")
     return reports
 
 
