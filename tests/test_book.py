@@ -37,6 +37,7 @@ CHAPTERS = [
     "book/04_krr_to_cubit",
     "book/05_library_tour",
     "book/06_training_a_char_lm",
+    "book/07_context_length",
 ]
 CHAPTERS_WITH_SLIDERS = {
     "book/01_nadaraya_watson": 1,
