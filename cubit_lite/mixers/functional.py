@@ -40,7 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .blocked import cubit_blocked_solve
+
 __all__ = [
+    "IMPLEMENTATIONS",
     "REF_NORMS",
     "CubitMatrices",
     "attention_weights",
@@ -73,6 +76,16 @@ REF_NORMS = ("one-side", "both", "none")
 
 EPS = 1e-6
 """ε in ``r̂_j = g r_j / max(‖r_j‖, ε)``."""
+
+IMPLEMENTATIONS = ("auto", "reference", "blocked")
+"""How :func:`cubit_solve` / :func:`cubit_attention` solve ``(P + λI) U = S V``:
+
+* ``"reference"``: form ``P`` (``T × T`` per head) and call one
+  ``torch.linalg.solve_triangular`` — the teaching code and the tests' oracle.
+* ``"blocked"``: blocked forward substitution of :mod:`cubit_lite.mixers.blocked`;
+  never forms ``P`` (``O(T·D)`` saved for backward), causal only.
+* ``"auto"``: currently always ``"reference"`` (the switch to ``"blocked"`` on CUDA
+  waits for GPU measurements)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -146,6 +159,23 @@ def _check_cubit_options(lam: PerHead, ref_scale: PerHead, ref_norm: str, *, hea
     _check_per_head("lam (the ridge λ)", lam, heads, allow_zero=True)
     _check_per_head("ref_scale", ref_scale, heads, allow_zero=False)
     _check_ref_norm(ref_norm)
+
+
+def _check_implementation(implementation: str, causal: bool, block: int) -> None:
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
+    if implementation == "blocked" and not causal:
+        raise ValueError(
+            "implementation='blocked' solves the causal (lower-triangular) system only; "
+            "use implementation='reference' (or 'auto') with causal=False"
+        )
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block (rows per block of the blocked solve) must be a positive integer; got {block!r}")
+
+
+def _resolve_implementation(implementation: str, device: torch.device, causal: bool) -> str:
+    """``"auto"`` → the path to run; for now always ``"reference"``."""
+    return "reference" if implementation == "auto" else implementation
 
 
 def _check_scale(scale) -> None:
@@ -336,13 +366,24 @@ def _solve(system: Tensor, rhs: Tensor, causal: bool) -> Tensor:
 
 
 def _cubit_solve(
-    r: Tensor, v: Tensor, s: Tensor | None, lam: PerHead, ref_scale: PerHead, ref_norm: str, causal: bool
+    r: Tensor,
+    v: Tensor,
+    s: Tensor | None,
+    lam: PerHead,
+    ref_scale: PerHead,
+    ref_norm: str,
+    causal: bool,
+    implementation: str = "reference",
+    block: int = 64,
 ) -> Tensor:
     work = _solve_dtype(r, v)
+    path = _resolve_implementation(implementation, r.device, causal)
     with _full_precision(r.device):
         r, v = r.to(work), v.to(work)
-        p = _reference_kernel(r, ref_scale, ref_norm, causal)  # (B, H, T, T)
         rhs = v if s is None else s.to(work).unsqueeze(-1) * v  # S V: (B, H, T, Dv)
+        if path == "blocked":
+            return cubit_blocked_solve(r, rhs, lam, ref_scale, ref_norm, EPS, block)
+        p = _reference_kernel(r, ref_scale, ref_norm, causal)  # (B, H, T, T)
         return _solve(_add_ridge(p, lam), rhs, causal)  # (P + λI)⁻¹ S V
 
 
@@ -355,6 +396,8 @@ def cubit_solve(
     ref_scale: PerHead = 1.0,
     ref_norm: str = "one-side",
     causal: bool = True,
+    implementation: str = "auto",
+    block: int = 64,
 ) -> Tensor:
     """Cubit's value stage ``U = (P + λI)⁻¹ S V`` (§3 step 5).
 
@@ -373,6 +416,10 @@ def cubit_solve(
         s: LRR scales ``(B, H, T)``, or None.
         lam: ridge ``λ >= 0``, a float or per head ``(H,)``.
         ref_scale, ref_norm: as in :func:`reference_kernel`.
+        implementation: one of :data:`IMPLEMENTATIONS`. ``"blocked"`` never forms
+            ``P`` (blocked forward substitution, :mod:`cubit_lite.mixers.blocked`) and
+            needs ``causal=True``; ``"auto"`` is ``"reference"`` for now.
+        block: rows per block of the blocked solve (``T`` need not be a multiple).
 
     Returns:
         ``U`` of shape ``(B, H, T, Dv)`` in float32 (float64 for float64 inputs).
@@ -383,7 +430,8 @@ def cubit_solve(
     if s is not None:
         _check_per_token("s", s, v)
     _check_cubit_options(lam, ref_scale, ref_norm, heads=v.shape[1])
-    return _cubit_solve(r, v, s, lam, ref_scale, ref_norm, causal)
+    _check_implementation(implementation, causal, block)
+    return _cubit_solve(r, v, s, lam, ref_scale, ref_norm, causal, implementation, block)
 
 
 def cubit_attention(
@@ -397,6 +445,8 @@ def cubit_attention(
     ref_scale: PerHead = 1.0,
     ref_norm: str = "one-side",
     causal: bool = True,
+    implementation: str = "auto",
+    block: int = 64,
 ) -> Tensor:
     """Cubit: ``O = A (P + λI)⁻¹ S V`` (the paper's eq. 13; §3).
 
@@ -407,7 +457,8 @@ def cubit_attention(
     Args:
         q, k: ``(B, H, T, D)``; v: ``(B, H, T, Dv)``; r: ``(B, H, T, Dr)`` (``r = k``
             is the Cubit-Share ablation).
-        s, lam, ref_scale, ref_norm, causal: as in :func:`cubit_solve`.
+        s, lam, ref_scale, ref_norm, causal, implementation, block: as in
+            :func:`cubit_solve`.
 
     Returns:
         ``O`` of shape ``(B, H, T, Dv)`` in ``v``'s dtype.
@@ -415,7 +466,8 @@ def cubit_attention(
     _check_qkv(q, k, v, causal=causal)
     if q.shape[2] != k.shape[2]:
         raise ValueError(f"Cubit needs one query per token; got {q.shape[2]} queries and {k.shape[2]} keys")
-    u = cubit_solve(r, v, s=s, lam=lam, ref_scale=ref_scale, ref_norm=ref_norm, causal=causal)
+    u = cubit_solve(r, v, s=s, lam=lam, ref_scale=ref_scale, ref_norm=ref_norm, causal=causal,
+                    implementation=implementation, block=block)
     return _softmax_attention(q, k, u.to(v.dtype), causal, None)
 
 

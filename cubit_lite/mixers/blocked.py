@@ -1,0 +1,173 @@
+"""Cubit's causal solve without a ``T × T`` matrix: blocked forward substitution.
+
+The reference path (:func:`cubit_lite.mixers.functional.cubit_solve` with
+``implementation="reference"``) forms the whole reference kernel ``P`` per head and
+calls one ``torch.linalg.solve_triangular``: clear, and the oracle of the tests, but
+it stores ``O(T²)`` numbers per head. This module solves the same system
+
+    ``(P + λI) U = Y``,   ``P = rowsoftmax_causal(ℓ)``,   ``ℓ = a bᵀ``   (CUBIT_MATH.md §3)
+
+one block of ``n`` rows at a time (block row ``i`` holds tokens ``i0 .. i1 − 1``):
+
+* **Forward.** Form the logit strip ``ℓ_i = a_i b_{<i1}ᵀ`` (``n × i1``, the causal
+  mask inside the diagonal block), its row log-sum-exp ``lse_i`` (kept: ``O(T)``),
+  ``P_i = exp(ℓ_i − lse_i)``, and
+
+      ``U_i = (P_ii + λI)⁻¹ (Y_i − P_{i,<i0} U_{<i0})``
+
+  (a triangular ``n × n`` solve; the off-diagonal part is one matrix product).
+* **Backward.** With ``M = P + λI`` and the incoming ``dU``:
+  ``dY = M⁻ᵀ dU`` by blocked *back* substitution over block columns in reverse,
+  recomputing the column strip ``P_{≥i0, i}`` from ``a``, ``b`` and ``lse``:
+
+      ``dY_i = (P_ii + λI)⁻ᵀ (dU_i − P_{≥i1, i}ᵀ dY_{≥i1})``.
+
+  Then ``dP = −dY Uᵀ`` on the lower triangle, and the softmax backward needs
+  ``Σ_j P_tj dP_tj = −dY_t · (P U)_t = −dY_t · (y_t − λ u_t)``, so with
+  ``c_t = dY_t · (y_t − λ u_t)``:
+
+      ``dℓ_tj = P_tj (c_t − dY_t · u_j)``,  ``da = dℓ b``,  ``db = dℓᵀ a``,
+      ``dλ_h = −Σ_t dY_t · u_t``,  ``dY`` itself is the gradient of ``Y``.
+
+  Column strip ``i`` of ``dℓ`` needs ``dY_t`` for ``t >= i0`` only, all known once
+  ``dY_i`` is, so the gradients accumulate in the same reverse pass.
+
+Saved for backward: ``a, b, Y, U`` (``O(T·D)``), ``lse`` (``O(T)``) and ``λ``. The
+largest temporary is one strip, ``n × T`` per head. Everything runs in float32
+(float64 for float64 inputs) with autocast off, like the reference path.
+
+The same scheme would serve DeltaFormer's ``(I + diag(β) L) U = V`` (a strict mask and
+no ridge); that is not written yet.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["DEFAULT_BLOCK", "blocked_ridge_solve", "cubit_blocked_solve", "reference_factors"]
+
+DEFAULT_BLOCK = 64
+"""Rows per block of the forward substitution."""
+
+
+def _diagonal_mask(n: int, device) -> Tensor:
+    """``(n, n)`` boolean, True where ``j <= i`` inside a diagonal block."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+
+
+class _BlockedRidgeSolve(torch.autograd.Function):
+    """``U = (rowsoftmax_causal(a bᵀ) + diag(λ_h) I)⁻¹ Y``; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int) -> Tensor:
+        # a, b: (B, H, T, D); y: (B, H, T, Dv); lam: (H,); all in the work dtype.
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            t = a.shape[-2]
+            lam4 = lam.view(1, -1, 1, 1)
+            u = torch.empty_like(y)
+            lse = torch.empty(a.shape[:3], dtype=a.dtype, device=a.device)  # (B, H, T)
+            for i0 in range(0, t, block):
+                i1 = min(i0 + block, t)
+                n = i1 - i0
+                strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # ℓ_i: (B, H, n, i1)
+                strip[..., i0:].masked_fill_(~_diagonal_mask(n, a.device), float("-inf"))
+                row_lse = torch.logsumexp(strip, dim=-1)  # (B, H, n)
+                lse[..., i0:i1] = row_lse
+                p = torch.exp(strip - row_lse.unsqueeze(-1))  # P_i: (B, H, n, i1)
+                rhs = y[..., i0:i1, :]
+                if i0 > 0:
+                    rhs = rhs - p[..., :i0] @ u[..., :i0, :]  # Y_i − P_{i,<i0} U_{<i0}
+                diag = p[..., i0:] + lam4 * torch.eye(n, dtype=a.dtype, device=a.device)  # P_ii + λI
+                u[..., i0:i1, :] = torch.linalg.solve_triangular(diag, rhs, upper=False)
+        ctx.block = block
+        ctx.save_for_backward(a, b, y, u, lse, lam)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad_u: Tensor):
+        a, b, y, u, lse, lam = ctx.saved_tensors
+        block = ctx.block
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            grad_u = grad_u.to(u.dtype)
+            t = a.shape[-2]
+            lam4 = lam.view(1, -1, 1, 1)
+            dy = torch.zeros_like(y)  # dY = M⁻ᵀ dU
+            c = torch.zeros(a.shape[:3], dtype=a.dtype, device=a.device)  # c_t = dY_t · (y_t − λ u_t)
+            da = torch.zeros_like(a)
+            db = torch.zeros_like(b)
+            starts = list(range(0, t, block))
+            for i0 in reversed(starts):
+                i1 = min(i0 + block, t)
+                n = i1 - i0
+                b_i = b[..., i0:i1, :]  # (B, H, n, D)
+                col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # ℓ_{≥i0, i}: (B, H, T − i0, n)
+                col[..., :n, :].masked_fill_(~_diagonal_mask(n, a.device), float("-inf"))
+                p = torch.exp(col - lse[..., i0:].unsqueeze(-1))  # P_{≥i0, i}
+                rhs = grad_u[..., i0:i1, :]
+                if i1 < t:
+                    rhs = rhs - p[..., n:, :].transpose(-2, -1) @ dy[..., i1:, :]
+                diag = p[..., :n, :] + lam4 * torch.eye(n, dtype=a.dtype, device=a.device)
+                dy_i = torch.linalg.solve_triangular(diag.transpose(-2, -1), rhs, upper=True)
+                dy[..., i0:i1, :] = dy_i
+                c[..., i0:i1] = (dy_i * (y[..., i0:i1, :] - lam4 * u[..., i0:i1, :])).sum(-1)
+                # dℓ_tj = P_tj (c_t − dY_t · u_j) for t >= i0, j in block i
+                ds = p * (c[..., i0:].unsqueeze(-1) - dy[..., i0:, :] @ u[..., i0:i1, :].transpose(-2, -1))
+                db[..., i0:i1, :] = ds.transpose(-2, -1) @ a[..., i0:, :]
+                da[..., i0:, :] += ds @ b_i
+            grad_lam = -(dy * u).sum(dim=(0, 2, 3))  # (H,)
+        return da, db, dy, grad_lam if ctx.needs_input_grad[3] else None, None
+
+
+def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
+    """``U = (P + λI)⁻¹ Y`` with ``P = rowsoftmax_causal(a bᵀ)``, never forming ``P``.
+
+    Args:
+        a: row factors ``(B, H, T, D)``; b: column factors ``(B, H, T, D)``, so that
+            the logits are ``ℓ_ij = a_i · b_j``.
+        y: right-hand side ``(B, H, T, Dv)``.
+        lam: ``λ >= 0`` per head, shape ``(H,)`` (may require grad).
+        block: rows per block (``T`` need not be a multiple).
+
+    All tensors must share one floating dtype (the solve's); returns ``U`` of shape
+    ``(B, H, T, Dv)`` in it. Differentiable in ``a``, ``b``, ``y`` and ``lam`` through a
+    custom backward that saves ``O(T·D)`` tensors only.
+    """
+    return _BlockedRidgeSolve.apply(a, b, y, lam, int(block))
+
+
+def reference_factors(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:
+    """``(a, b)`` with ``a bᵀ = ℓ``, the reference logits of CUBIT_MATH.md §3 step 2.
+
+    * ``"one-side"``: ``a = r``, ``b = r̂ = g r / max(‖r‖, ε)``;
+    * ``"both"``: ``a = r / max(‖r‖, ε)``, ``b = r̂``;
+    * ``"none"``: ``a = r``, ``b = g r / √D``.
+
+    Ordinary differentiable torch ops: autograd carries the gradients of ``g`` and of
+    the normalisation back to ``r``. ``ref_scale`` is a float or a ``(H,)`` tensor.
+    """
+    g = ref_scale.to(r).reshape(1, -1, 1, 1) if isinstance(ref_scale, Tensor) else float(ref_scale)
+    if ref_norm == "none":
+        return r, r * (g / math.sqrt(r.shape[-1]))
+    unit = r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
+    return (unit if ref_norm == "both" else r), g * unit
+
+
+def cubit_blocked_solve(
+    r: Tensor, y: Tensor, lam, ref_scale, ref_norm: str, eps: float, block: int = DEFAULT_BLOCK
+) -> Tensor:
+    """Cubit's causal ``U = (P + λI)⁻¹ Y`` from the references ``r`` ``(B, H, T, Dr)``.
+
+    ``y`` ``(B, H, T, Dv)`` is ``S V``; ``r`` and ``y`` are already in the work dtype
+    (the caller handles precision and autocast). ``lam`` is a float or a tensor of
+    one or ``H`` values.
+    """
+    heads = r.shape[1]
+    if isinstance(lam, Tensor):
+        lam_h = lam.to(device=r.device, dtype=r.dtype).reshape(-1).expand(heads)
+    else:
+        lam_h = torch.full((heads,), float(lam), dtype=r.dtype, device=r.device)
+    a, b = reference_factors(r, ref_scale, ref_norm, eps)
+    return blocked_ridge_solve(a.contiguous(), b.contiguous(), y.contiguous(), lam_h, block)
