@@ -1,7 +1,8 @@
 """Time forward+backward and peak memory of each token mixer against PyTorch's SDPA.
 
-Every mixer runs through ``cubit_lite.mixers``' functional core (the reference path)
-on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
+Every mixer runs through ``cubit_lite.mixers``' functional core (the reference path;
+``cubit-blocked`` is Cubit through the blocked solve, ``implementation="blocked"``,
+with ``--block`` rows per block) on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
 range of sequence lengths ``T`` and input dtypes. The baseline is
 ``torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`` in the same
 dtype. The JSON written to ``--out`` carries the command, device, versions, seed and
@@ -45,10 +46,14 @@ from cubit_lite.mixers import (  # noqa: E402
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 Inputs = dict[str, torch.Tensor]
+BLOCK = {"rows": 64}
+"""Rows per block of ``cubit-blocked`` (set from ``--block``)."""
 MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
     "sdpa": lambda x: F.scaled_dot_product_attention(x["q"], x["k"], x["v"], is_causal=True),
     "attention-explicit": lambda x: attention_weights(x["q"], x["k"]) @ x["v"],
     "cubit": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], s=x["s"], lam=1e-6),
+    "cubit-blocked": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], s=x["s"], lam=1e-6,
+                                               implementation="blocked", block=BLOCK["rows"]),
     "cubit-nolrr": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], lam=1e-6),
     "cubit-share": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["k"], s=x["s"], lam=1e-6),
     "deltaformer": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"]),
@@ -67,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=16384, help="B·T, tokens per batch (B = tokens // T)")
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--block", type=int, default=64, help="rows per block of cubit-blocked's solve")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -74,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--git-commit", default=None, help="recorded in the JSON (default: git rev-parse HEAD)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.block < 1:
+        parser.error(f"--block must be a positive integer; got {args.block}")
     for length in args.lengths:
         if length < 1 or args.tokens < length:
             parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
@@ -170,7 +178,7 @@ def provenance(args: argparse.Namespace, device: torch.device, argv: list[str]) 
         "seed": args.seed,
         "threads": torch.get_num_threads(),
         "config": {"tokens_per_batch": args.tokens, "heads": args.heads, "head_dim": args.head_dim,
-                   "warmup": args.warmup, "repeat": args.repeat, "statistic": "median",
+                   "block": args.block, "warmup": args.warmup, "repeat": args.repeat, "statistic": "median",
                    "what": "forward+backward of the mixing op alone (no projections), causal"},
     }
 
@@ -179,6 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     device = torch.device(args.device)
+    BLOCK["rows"] = args.block
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -2,11 +2,14 @@
 
 * :mod:`cubit_lite.mixers.functional` — the reference path: one pure function per
   equation of CUBIT_MATH.md §2–§4, and the matrices behind them for plotting.
+* :mod:`cubit_lite.mixers.blocked` — Cubit's causal solve by blocked forward
+  substitution, never forming the ``T × T`` kernel (``implementation="blocked"``).
 * :mod:`cubit_lite.mixers.layers` — ``nn.Module`` layers chosen by name
   (:func:`build_mixer`), with incremental decoding through :class:`MixerCache`.
 """
 
 from .functional import (
+    IMPLEMENTATIONS,
     REF_NORMS,
     CubitMatrices,
     attention_weights,
@@ -37,6 +40,7 @@ from .layers import (
 )
 
 __all__ = [
+    "IMPLEMENTATIONS",
     "MIXER_NAMES",
     "REF_NORMS",
     "CubitMatrices",

@@ -197,6 +197,10 @@ class CubitMixer(MultiHeadMixer):
             per head and always learned, so ``g`` stays positive and the diagonal of
             ``P`` stays the largest entry of its row).
         ref_norm: one of :data:`~cubit_lite.mixers.functional.REF_NORMS`.
+        implementation: how the causal solve runs, one of
+            :data:`~cubit_lite.mixers.functional.IMPLEMENTATIONS` (default ``"auto"``);
+            ``"blocked"`` never forms ``P`` (:mod:`cubit_lite.mixers.blocked`).
+        block: rows per block of the blocked solve (default 64).
     """
 
     name = "cubit"
@@ -217,8 +221,12 @@ class CubitMixer(MultiHeadMixer):
         learn_lrr_bounds: bool = False,
         ref_scale: float = 1.0,
         ref_norm: str = "one-side",
+        implementation: str = "auto",
+        block: int = 64,
     ) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
+        Fm._check_implementation(implementation, True, block)
+        self.implementation, self.block = implementation, block
         Fm._check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
         Fm._check_per_head("ref_scale", ref_scale, n_heads, allow_zero=False)
         Fm._check_ref_norm(ref_norm)
@@ -268,7 +276,8 @@ class CubitMixer(MultiHeadMixer):
 
     def mix(self, x, q, k, v, cache):
         r, s = self.references(x, k), self.scales(x)
-        u = Fm._cubit_solve(r, v, s, self.lam, self.ref_scale, self.ref_norm, True)  # (B, H, T, D), fp32
+        u = Fm._cubit_solve(r, v, s, self.lam, self.ref_scale, self.ref_norm, True,
+                            self.implementation, self.block)  # (B, H, T, D), fp32
         if cache is not None:
             cache.extend(k=k, u=u, **self._cached_references(r))
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
