@@ -1,8 +1,8 @@
 """Time forward+backward and peak memory of each token mixer against PyTorch's SDPA.
 
 Every mixer runs through ``cubit_lite.mixers``' functional core (the reference path;
-``cubit-blocked`` is Cubit through the blocked solve, ``implementation="blocked"``,
-with ``--block`` rows per block) on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
+``cubit-blocked`` and ``deltaformer-blocked`` go through the blocked solve,
+``implementation="blocked"``, with ``--block`` rows per block) on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
 range of sequence lengths ``T`` and input dtypes. The baseline is
 ``torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`` in the same
 dtype. The JSON written to ``--out`` carries the command, device, versions, seed and
@@ -57,6 +57,8 @@ MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
     "cubit-nolrr": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], lam=1e-6),
     "cubit-share": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["k"], s=x["s"], lam=1e-6),
     "deltaformer": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"]),
+    "deltaformer-blocked": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"],
+                                                           implementation="blocked", block=BLOCK["rows"]),
     "llr": lambda x: llr_attention(x["q"], x["k"], x["v"], mu=1e-2),
 }
 """What each benchmark row runs: ``sdpa`` is the baseline; ``attention-explicit`` is
@@ -72,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=16384, help="B·T, tokens per batch (B = tokens // T)")
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--block", type=int, default=64, help="rows per block of cubit-blocked's solve")
+    parser.add_argument("--block", type=int, default=64,
+                        help="rows per block of the solve of cubit-blocked and deltaformer-blocked")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

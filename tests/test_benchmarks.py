@@ -23,7 +23,8 @@ def test_mixer_speed_smoke_run_writes_json(tmp_path):
         assert key in result
     assert "benchmarks/mixer_speed.py" in result["command"]
     mixers = {row["mixer"] for row in result["rows"]}
-    assert {"sdpa", "cubit", "cubit-blocked", "cubit-nolrr", "cubit-share", "deltaformer", "llr"} <= mixers
+    assert {"sdpa", "cubit", "cubit-blocked", "cubit-nolrr", "cubit-share", "deltaformer",
+            "deltaformer-blocked", "llr"} <= mixers
     assert result["config"]["block"] == 4
     assert all(row["status"] == "ok" and row["fwd_bwd_ms"] > 0 for row in result["rows"])
     assert {row["T"] for row in result["rows"]} == {8, 16}

@@ -1,4 +1,4 @@
-"""The blocked Cubit solve (``implementation="blocked"``) against the reference path.
+"""The blocked solves (``implementation="blocked"``) of Cubit and DeltaFormer against the reference path.
 
 The reference path (dense ``P``, one ``solve_triangular``) is the oracle. Tolerances:
 float64 forward and gradients to 1e-11 relative to the largest entry (most land near
@@ -13,8 +13,16 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import cubit_lite.mixers.functional as Fm
-from cubit_lite.mixers import IMPLEMENTATIONS, MixerCache, build_mixer, cubit_attention, cubit_solve
-from cubit_lite.mixers.blocked import blocked_ridge_solve, reference_factors
+from cubit_lite.mixers import (
+    IMPLEMENTATIONS,
+    MixerCache,
+    build_mixer,
+    cubit_attention,
+    cubit_solve,
+    deltaformer_attention,
+    deltaformer_solve,
+)
+from cubit_lite.mixers.blocked import blocked_delta_solve, blocked_ridge_solve, reference_factors
 
 F64 = torch.float64
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -223,6 +231,9 @@ def test_auto_is_the_reference_on_cpu():
     (lambda r, v: cubit_solve(r, v, implementation="blocked", block=0), "block"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", block=2.5), "block"),
     (lambda r, v: build_mixer("cubit", 8, 2, implementation="triton"), "unknown implementation"),
+    (lambda r, v: deltaformer_solve(r, v, v[..., 0], implementation="blocked", causal=False), "causal"),
+    (lambda r, v: deltaformer_attention(r, r, v, v[..., 0], implementation="fast"), "unknown implementation"),
+    (lambda r, v: build_mixer("deltaformer", 8, 2, block=-1), "block"),
 ])
 def test_bad_inputs_are_rejected(call, match):
     r, v, *_ = make_inputs(1, 2, 5, 4, 4)
@@ -234,6 +245,71 @@ def test_non_causal_keeps_the_reference_path():
     r, v, *_ = make_inputs(1, 2, 5, 4, 4)
     torch.testing.assert_close(cubit_solve(r, v, causal=False, implementation="auto"),
                                cubit_solve(r, v, causal=False, implementation="reference"), atol=0, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# DeltaFormer: (I + diag(β) L) U = V, the same blocked scheme
+# --------------------------------------------------------------------------- #
+def delta_and_grads(implementation, k, v, beta, w, block):
+    leaves = [x.detach().clone().requires_grad_() for x in (k, v, beta)]
+    u = deltaformer_solve(*leaves, implementation=implementation, block=block)
+    return u, torch.autograd.grad((u * w).sum(), leaves)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}H{}T{}D{}Dv{}blk{}".format(*s))
+def test_blocked_deltaformer_equals_reference_forward_and_backward(shape):
+    """U and the gradients of k, v and β (β of both signs, and 0) match the dense solve."""
+    b, h, t, d, dv, block = shape
+    k, v, _, _, _, w = make_inputs(b, h, t, d, dv, seed=t + 1)
+    beta = 1.0 + 0.7 * randn(b, h, t, seed=t + 2)
+    beta[..., ::5] = 0.0
+    u_ref, grads_ref = delta_and_grads("reference", k, v, beta, w, block)
+    u_blk, grads_blk = delta_and_grads("blocked", k, v, beta, w, block)
+    assert_matches(u_blk, u_ref)
+    for got, want in zip(grads_blk, grads_ref):
+        assert_matches(got, want)
+
+
+def test_gradcheck_of_the_blocked_delta_function():
+    a = randn(1, 2, 7, 3, seed=1).requires_grad_()
+    b = randn(1, 2, 7, 3, seed=2).requires_grad_()
+    y = randn(1, 2, 7, 2, seed=3).requires_grad_()
+    beta = (1.0 + 0.5 * randn(1, 2, 7, seed=4)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda *x: blocked_delta_solve(*x, block=3), (a, b, y, beta))
+
+
+def test_blocked_deltaformer_attention_equals_reference_and_is_causal():
+    k, v, _, q, _, w = make_inputs(2, 2, 40, 4, 4, seed=12)
+    beta = 1.0 + 0.3 * randn(2, 2, 40, seed=13)
+    outs = {}
+    for implementation in ("reference", "blocked"):
+        leaves = [x.clone().requires_grad_() for x in (q, k, v, beta)]
+        out = deltaformer_attention(*leaves, implementation=implementation, block=16)
+        outs[implementation] = (out, *torch.autograd.grad((out * w).sum(), leaves))
+    for got, want in zip(outs["blocked"], outs["reference"]):
+        assert_matches(got, want)
+    t0 = 23
+    changed = [x.clone() for x in (q, k, v)]
+    for x in changed:
+        x[..., t0:, :] = randn(*x[..., t0:, :].shape, seed=98)
+    beta2 = beta.clone()
+    beta2[..., t0:] = -0.4
+    out2 = deltaformer_attention(*changed, beta2, implementation="blocked", block=16)
+    assert torch.equal(outs["blocked"][0][..., :t0, :], out2[..., :t0, :].detach())
+
+
+def test_blocked_deltaformer_forms_no_t_by_t_tensor():
+    b, h, t, d, block = 1, 2, 257, 4, 16
+    k, v, *_ = make_inputs(b, h, t, d, d, seed=4)
+    k.requires_grad_()
+    beta = torch.ones(b, h, t, dtype=F64)
+    with _LargestTensor() as spy:
+        u = deltaformer_solve(k, v, beta, implementation="blocked", block=block)
+        saved = u.grad_fn.saved_tensors
+        assert len(saved) == 6 and max(x.numel() for x in saved) <= b * h * t * d
+        del saved
+        u.sum().backward()
+    assert spy.largest <= b * h * block * t
 
 
 # --------------------------------------------------------------------------- #
@@ -260,9 +336,25 @@ def test_layer_with_blocked_solve_equals_reference(name):
         assert_matches(p_blk.grad, p_ref.grad)
 
 
-def test_layer_decoding_after_a_blocked_prompt_equals_the_full_pass():
+def test_deltaformer_layer_with_blocked_solve_equals_reference():
+    torch.manual_seed(0)
+    reference = build_mixer("deltaformer", 16, 2, implementation="reference").double()
+    blocked = build_mixer("deltaformer", 16, 2, implementation="blocked", block=8).double()
+    blocked.load_state_dict(reference.state_dict())
+    x = randn(2, 21, 16, seed=3)
+    w = randn(2, 21, 16, seed=4)
+    out_ref, out_blk = reference(x), blocked(x)
+    assert_matches(out_blk, out_ref)
+    (out_ref * w).sum().backward()
+    (out_blk * w).sum().backward()
+    for p_ref, p_blk in zip(reference.parameters(), blocked.parameters()):
+        assert_matches(p_blk.grad, p_ref.grad)
+
+
+@pytest.mark.parametrize("name", ["cubit", "deltaformer"])
+def test_layer_decoding_after_a_blocked_prompt_equals_the_full_pass(name):
     torch.manual_seed(1)
-    mixer = build_mixer("cubit", 16, 2, implementation="blocked", block=4).double()
+    mixer = build_mixer(name, 16, 2, implementation="blocked", block=4).double()
     x = randn(1, 11, 16, seed=5)
     full = mixer(x)
     cache = MixerCache()
@@ -300,6 +392,17 @@ def test_cuda_bf16_autocast_runs_the_solve_in_float32():
         outs[implementation] = (u, out.float(), *grads)
     for got, want in zip(outs["blocked"], outs["reference"]):
         assert ((got - want).norm() / want.norm()).item() < 2e-2
+
+
+@CUDA
+def test_cuda_float64_blocked_deltaformer_equals_reference():
+    k, v, _, _, _, w = make_inputs(2, 3, 300, 8, 8, seed=2, device="cuda")
+    beta = 1.0 + 0.5 * randn(2, 3, 300, seed=3, device="cuda")
+    u_ref, grads_ref = delta_and_grads("reference", k, v, beta, w, 64)
+    u_blk, grads_blk = delta_and_grads("blocked", k, v, beta, w, 64)
+    assert_matches(u_blk, u_ref)
+    for got, want in zip(grads_blk, grads_ref):
+        assert_matches(got, want)
 
 
 @CUDA

@@ -36,8 +36,10 @@ Saved for backward: ``a, b, Y, U`` (``O(T·D)``), ``lse`` (``O(T)``) and ``λ``.
 largest temporary is one strip, ``n × T`` per head. Everything runs in float32
 (float64 for float64 inputs) with autocast off, like the reference path.
 
-The same scheme would serve DeltaFormer's ``(I + diag(β) L) U = V`` (a strict mask and
-no ridge); that is not written yet.
+DeltaFormer's ``(I + diag(β) L) U = V`` (CUBIT_MATH.md §4) has the same shape and is
+solved by the same scheme (:func:`blocked_delta_solve`): a strict mask (``j < i``),
+unit diagonal blocks ``I + diag(β_i) L_ii``, and ``h = L U`` saved as well, since
+``dβ_t = −dY_t · h_t`` and ``dℓ_tj = L_tj β_t (dY_t · h_t − dY_t · u_j)``.
 """
 
 from __future__ import annotations
@@ -47,15 +49,22 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["DEFAULT_BLOCK", "blocked_ridge_solve", "cubit_blocked_solve", "reference_factors"]
+__all__ = [
+    "DEFAULT_BLOCK",
+    "blocked_delta_solve",
+    "blocked_ridge_solve",
+    "cubit_blocked_solve",
+    "deltaformer_blocked_solve",
+    "reference_factors",
+]
 
 DEFAULT_BLOCK = 64
 """Rows per block of the forward substitution."""
 
 
-def _diagonal_mask(n: int, device) -> Tensor:
-    """``(n, n)`` boolean, True where ``j <= i`` inside a diagonal block."""
-    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+def _diagonal_mask(n: int, device, strict: bool = False) -> Tensor:
+    """``(n, n)`` boolean, True where ``j <= i`` (``j < i`` if strict) inside a diagonal block."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril(-1 if strict else 0)
 
 
 class _BlockedRidgeSolve(torch.autograd.Function):
@@ -171,3 +180,93 @@ def cubit_blocked_solve(
         lam_h = torch.full((heads,), float(lam), dtype=r.dtype, device=r.device)
     a, b = reference_factors(r, ref_scale, ref_norm, eps)
     return blocked_ridge_solve(a.contiguous(), b.contiguous(), y.contiguous(), lam_h, block)
+
+
+class _BlockedDeltaSolve(torch.autograd.Function):
+    """``U = (I + diag(β) L)⁻¹ Y``, ``L = rowsoftmax_strict(a bᵀ)`` (row 1 empty, all zero).
+
+    Forward, block row ``i``: ``U_i = (I + β_i L_ii)⁻¹ (Y_i − β_i L_{i,<i0} U_{<i0})`` and
+    ``h_i = (L U)_i``. Backward: ``dY_i = (I + β_i L_ii)⁻ᵀ (dU_i − L_{≥i1,i}ᵀ (β dY)_{≥i1})``,
+    ``c_t = dY_t · h_t``, ``dβ_t = −c_t``, ``dℓ_tj = L_tj β_t (c_t − dY_t · u_j)``.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, y: Tensor, beta: Tensor, block: int) -> Tensor:
+        # a, b: (B, H, T, D); y: (B, H, T, Dv); beta: (B, H, T); all in the work dtype.
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            t = a.shape[-2]
+            u = torch.empty_like(y)
+            h = torch.empty_like(y)  # L U
+            lse = torch.empty(a.shape[:3], dtype=a.dtype, device=a.device)
+            for i0 in range(0, t, block):
+                i1 = min(i0 + block, t)
+                n = i1 - i0
+                strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # (B, H, n, i1)
+                strip[..., i0:].masked_fill_(~_diagonal_mask(n, a.device, strict=True), float("-inf"))
+                row_lse = torch.logsumexp(strip, dim=-1)
+                row_lse = row_lse.masked_fill(torch.isneginf(row_lse), 0.0)  # the empty first row: L_1 = 0
+                lse[..., i0:i1] = row_lse
+                p = torch.exp(strip - row_lse.unsqueeze(-1))  # L_i: (B, H, n, i1)
+                beta_i = beta[..., i0:i1, None]  # (B, H, n, 1)
+                past = p[..., :i0] @ u[..., :i0, :] if i0 > 0 else torch.zeros_like(y[..., i0:i1, :])
+                diag = torch.eye(n, dtype=a.dtype, device=a.device) + beta_i * p[..., i0:]
+                u_i = torch.linalg.solve_triangular(diag, y[..., i0:i1, :] - beta_i * past, upper=False,
+                                                    unitriangular=True)
+                u[..., i0:i1, :] = u_i
+                h[..., i0:i1, :] = past + p[..., i0:] @ u_i
+        ctx.block = block
+        ctx.save_for_backward(a, b, beta, u, h, lse)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad_u: Tensor):
+        a, b, beta, u, h, lse = ctx.saved_tensors
+        block = ctx.block
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            grad_u = grad_u.to(u.dtype)
+            t = a.shape[-2]
+            dy = torch.zeros_like(u)
+            c = torch.zeros(a.shape[:3], dtype=a.dtype, device=a.device)  # c_t = dY_t · h_t
+            da = torch.zeros_like(a)
+            db = torch.zeros_like(b)
+            for i0 in reversed(range(0, t, block)):
+                i1 = min(i0 + block, t)
+                n = i1 - i0
+                b_i = b[..., i0:i1, :]
+                col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # (B, H, T − i0, n)
+                col[..., :n, :].masked_fill_(~_diagonal_mask(n, a.device, strict=True), float("-inf"))
+                p = torch.exp(col - lse[..., i0:].unsqueeze(-1))  # L_{≥i0, i}
+                rhs = grad_u[..., i0:i1, :]
+                if i1 < t:
+                    rhs = rhs - p[..., n:, :].transpose(-2, -1) @ (beta[..., i1:, None] * dy[..., i1:, :])
+                diag = torch.eye(n, dtype=a.dtype, device=a.device) + beta[..., i0:i1, None] * p[..., :n, :]
+                dy_i = torch.linalg.solve_triangular(diag.transpose(-2, -1), rhs, upper=True, unitriangular=True)
+                dy[..., i0:i1, :] = dy_i
+                c[..., i0:i1] = (dy_i * h[..., i0:i1, :]).sum(-1)
+                ds = p * (beta[..., i0:, None] * (c[..., i0:, None] - dy[..., i0:, :] @ u[..., i0:i1, :].transpose(-2, -1)))
+                db[..., i0:i1, :] = ds.transpose(-2, -1) @ a[..., i0:, :]
+                da[..., i0:, :] += ds @ b_i
+        return da, db, dy, -c, None
+
+
+def blocked_delta_solve(a: Tensor, b: Tensor, y: Tensor, beta: Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
+    """``U = (I + diag(β) L)⁻¹ Y`` with ``L = rowsoftmax_{j<i}(a bᵀ)``, never forming ``L``.
+
+    Args:
+        a, b: ``(B, H, T, D)``, logits ``a_i · b_j``; y: ``(B, H, T, Dv)``;
+        beta: ``(B, H, T)``; block: rows per block.
+
+    One floating dtype for all; returns ``U`` ``(B, H, T, Dv)``. Saves ``a, b, β, U,
+    L U`` and the row log-sum-exp for backward (``O(T·D)``).
+    """
+    return _BlockedDeltaSolve.apply(a, b, y, beta, int(block))
+
+
+def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
+    """DeltaFormer's causal ``(I + diag(β) L) U = V`` with ``L`` from ``k_i · k_j / √D``.
+
+    ``k`` ``(B, H, T, D)``, ``v`` ``(B, H, T, Dv)``, ``beta`` ``(B, H, T)``, already in the
+    work dtype.
+    """
+    a = (k / math.sqrt(k.shape[-1])).contiguous()
+    return blocked_delta_solve(a, k.contiguous(), v.contiguous(), beta.contiguous(), block)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .blocked import cubit_blocked_solve
+from .blocked import cubit_blocked_solve, deltaformer_blocked_solve
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -85,7 +85,9 @@ IMPLEMENTATIONS = ("auto", "reference", "blocked")
 * ``"blocked"``: blocked forward substitution of :mod:`cubit_lite.mixers.blocked`;
   never forms ``P`` (``O(T·D)`` saved for backward), causal only.
 * ``"auto"``: currently always ``"reference"`` (the switch to ``"blocked"`` on CUDA
-  waits for GPU measurements)."""
+  waits for GPU measurements).
+
+The same choice applies to :func:`deltaformer_solve` / :func:`deltaformer_attention`."""
 
 
 # --------------------------------------------------------------------------- #
@@ -573,14 +575,21 @@ def _delta_solve(l_matrix: Tensor, beta: Tensor, v: Tensor, causal: bool) -> Ten
     return _solve(eye + beta.unsqueeze(-1) * l_matrix, v, causal)
 
 
-def _deltaformer_solve(k: Tensor, v: Tensor, beta: Tensor, causal: bool) -> Tensor:
+def _deltaformer_solve(
+    k: Tensor, v: Tensor, beta: Tensor, causal: bool, implementation: str = "reference", block: int = 64
+) -> Tensor:
     work = _solve_dtype(k, v)
+    path = _resolve_implementation(implementation, k.device, causal)
     with _full_precision(k.device):
         k, v, beta = k.to(work), v.to(work), beta.to(work)
+        if path == "blocked":
+            return deltaformer_blocked_solve(k, v, beta, block)  # never forms L
         return _delta_solve(_deltaformer_kernel(k, causal), beta, v, causal)
 
 
-def deltaformer_solve(k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True) -> Tensor:
+def deltaformer_solve(
+    k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True, implementation: str = "auto", block: int = 64
+) -> Tensor:
     """DeltaFormer's value stage: solve ``(I + diag(β) L) U = V`` (§4).
 
     Row by row, ``u_i = v_i − β_i Σ_{j<i} L_ij u_j``: each token writes its value minus
@@ -589,6 +598,9 @@ def deltaformer_solve(k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True
 
     Args:
         k: keys ``(B, H, T, D)``; v: values ``(B, H, T, Dv)``; beta: ``(B, H, T)``.
+        implementation: one of :data:`IMPLEMENTATIONS`, as in :func:`cubit_solve`
+            (``"blocked"``: blocked forward substitution that never forms ``L``,
+            causal only); block: its rows per block.
 
     Returns:
         ``U`` of shape ``(B, H, T, Dv)``.
@@ -597,20 +609,25 @@ def deltaformer_solve(k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True
     _check_4d("v", v)
     _check_tokens("k and v", k, v)
     _check_per_token("beta", beta, v)
-    return _deltaformer_solve(k, v, beta, causal)
+    _check_implementation(implementation, causal, block)
+    return _deltaformer_solve(k, v, beta, causal, implementation, block)
 
 
-def deltaformer_attention(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True) -> Tensor:
+def deltaformer_attention(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True, implementation: str = "auto",
+    block: int = 64,
+) -> Tensor:
     """DeltaFormer: ``O = A U`` with ``(I + diag(β) L) U = V`` (§4).
 
     Args:
         q, k: ``(B, H, T, D)``; v: ``(B, H, T, Dv)``; beta: ``(B, H, T)``.
+        implementation, block: as in :func:`deltaformer_solve`.
 
     Returns:
         ``O`` of shape ``(B, H, T, Dv)`` in ``v``'s dtype.
     """
     _check_qkv(q, k, v, causal=causal)
-    u = deltaformer_solve(k, v, beta, causal=causal)
+    u = deltaformer_solve(k, v, beta, causal=causal, implementation=implementation, block=block)
     return _softmax_attention(q, k, u.to(v.dtype), causal, None)
 
 

@@ -307,13 +307,17 @@ class DeltaFormerMixer(MultiHeadMixer):
 
     ``β_t = x_t · w_β + c_β`` per head, unbounded; ``w_β = 0`` and ``c_β = beta_init``
     at initialisation, so every ``β`` starts at ``beta_init`` (default 1).
+    ``implementation`` and ``block`` choose the solve, as for :class:`CubitMixer`.
     """
 
     name = "deltaformer"
 
     def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
-                 rotary: bool = False, beta_init: float = 1.0) -> None:
+                 rotary: bool = False, beta_init: float = 1.0, implementation: str = "auto",
+                 block: int = 64) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
+        Fm._check_implementation(implementation, True, block)
+        self.implementation, self.block = implementation, block
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
         nn.init.constant_(self.beta.bias, float(beta_init))
@@ -324,7 +328,7 @@ class DeltaFormerMixer(MultiHeadMixer):
         return self.beta(x).transpose(1, 2)
 
     def mix(self, x, q, k, v, cache):
-        u = Fm._deltaformer_solve(k, v, self.betas(x), True)
+        u = Fm._deltaformer_solve(k, v, self.betas(x), True, self.implementation, self.block)
         if cache is not None:
             cache.extend(k=k, u=u)
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
