@@ -62,9 +62,16 @@ DEFAULT_BLOCK = 64
 """Rows per block of the forward substitution."""
 
 
-def _diagonal_mask(n: int, device, strict: bool = False) -> Tensor:
-    """``(n, n)`` boolean, True where ``j <= i`` (``j < i`` if strict) inside a diagonal block."""
-    return torch.ones(n, n, dtype=torch.bool, device=device).tril(-1 if strict else 0)
+def _diagonal_pieces(block: int, t: int, like: Tensor, strict: bool = False) -> tuple[Tensor, Tensor]:
+    """The masked-out part of a diagonal block and its identity, made once per call.
+
+    Returns ``(hidden, eye)``, both ``(n, n)`` with ``n = min(block, t)``: ``hidden`` is
+    True where ``j > i`` (``j >= i`` if strict). The last, shorter block uses their
+    top-left corner, which is the same pattern.
+    """
+    n = min(block, t)
+    hidden = ~torch.ones(n, n, dtype=torch.bool, device=like.device).tril(-1 if strict else 0)
+    return hidden, torch.eye(n, dtype=like.dtype, device=like.device)
 
 
 class _BlockedRidgeSolve(torch.autograd.Function):
@@ -78,24 +85,26 @@ class _BlockedRidgeSolve(torch.autograd.Function):
             lam4 = lam.view(1, -1, 1, 1)
             u = torch.empty_like(y)
             lse = torch.empty(a.shape[:3], dtype=a.dtype, device=a.device)  # (B, H, T)
+            hidden, eye = _diagonal_pieces(block, t, a)
             for i0 in range(0, t, block):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
                 strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # ℓ_i: (B, H, n, i1)
-                strip[..., i0:].masked_fill_(~_diagonal_mask(n, a.device), float("-inf"))
+                strip[..., i0:].masked_fill_(hidden[:n, :n], float("-inf"))
                 row_lse = torch.logsumexp(strip, dim=-1)  # (B, H, n)
                 lse[..., i0:i1] = row_lse
-                p = torch.exp(strip - row_lse.unsqueeze(-1))  # P_i: (B, H, n, i1)
+                p = strip.sub_(row_lse.unsqueeze(-1)).exp_()  # P_i: (B, H, n, i1), in place
                 rhs = y[..., i0:i1, :]
                 if i0 > 0:
                     rhs = rhs - p[..., :i0] @ u[..., :i0, :]  # Y_i − P_{i,<i0} U_{<i0}
-                diag = p[..., i0:] + lam4 * torch.eye(n, dtype=a.dtype, device=a.device)  # P_ii + λI
+                diag = p[..., i0:] + lam4 * eye[:n, :n]  # P_ii + λI
                 u[..., i0:i1, :] = torch.linalg.solve_triangular(diag, rhs, upper=False)
         ctx.block = block
         ctx.save_for_backward(a, b, y, u, lse, lam)
         return u
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_u: Tensor):
         a, b, y, u, lse, lam = ctx.saved_tensors
         block = ctx.block
@@ -107,23 +116,24 @@ class _BlockedRidgeSolve(torch.autograd.Function):
             c = torch.zeros(a.shape[:3], dtype=a.dtype, device=a.device)  # c_t = dY_t · (y_t − λ u_t)
             da = torch.zeros_like(a)
             db = torch.zeros_like(b)
-            starts = list(range(0, t, block))
-            for i0 in reversed(starts):
+            hidden, eye = _diagonal_pieces(block, t, a)
+            for i0 in reversed(range(0, t, block)):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
                 b_i = b[..., i0:i1, :]  # (B, H, n, D)
                 col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # ℓ_{≥i0, i}: (B, H, T − i0, n)
-                col[..., :n, :].masked_fill_(~_diagonal_mask(n, a.device), float("-inf"))
-                p = torch.exp(col - lse[..., i0:].unsqueeze(-1))  # P_{≥i0, i}
+                col[..., :n, :].masked_fill_(hidden[:n, :n], float("-inf"))
+                p = col.sub_(lse[..., i0:].unsqueeze(-1)).exp_()  # P_{≥i0, i}, in place
                 rhs = grad_u[..., i0:i1, :]
                 if i1 < t:
                     rhs = rhs - p[..., n:, :].transpose(-2, -1) @ dy[..., i1:, :]
-                diag = p[..., :n, :] + lam4 * torch.eye(n, dtype=a.dtype, device=a.device)
+                diag = p[..., :n, :] + lam4 * eye[:n, :n]
                 dy_i = torch.linalg.solve_triangular(diag.transpose(-2, -1), rhs, upper=True)
                 dy[..., i0:i1, :] = dy_i
                 c[..., i0:i1] = (dy_i * (y[..., i0:i1, :] - lam4 * u[..., i0:i1, :])).sum(-1)
-                # dℓ_tj = P_tj (c_t − dY_t · u_j) for t >= i0, j in block i
-                ds = p * (c[..., i0:].unsqueeze(-1) - dy[..., i0:, :] @ u[..., i0:i1, :].transpose(-2, -1))
+                # dℓ_tj = P_tj (c_t − dY_t · u_j) for t >= i0, j in block i (in place: one more strip)
+                ds = (dy[..., i0:, :] @ u[..., i0:i1, :].transpose(-2, -1)).neg_()
+                ds = ds.add_(c[..., i0:].unsqueeze(-1)).mul_(p)
                 db[..., i0:i1, :] = ds.transpose(-2, -1) @ a[..., i0:, :]
                 da[..., i0:, :] += ds @ b_i
             grad_lam = -(dy * u).sum(dim=(0, 2, 3))  # (H,)
@@ -198,18 +208,20 @@ class _BlockedDeltaSolve(torch.autograd.Function):
             u = torch.empty_like(y)
             h = torch.empty_like(y)  # L U
             lse = torch.empty(a.shape[:3], dtype=a.dtype, device=a.device)
+            hidden, eye = _diagonal_pieces(block, t, a, strict=True)
             for i0 in range(0, t, block):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
                 strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # (B, H, n, i1)
-                strip[..., i0:].masked_fill_(~_diagonal_mask(n, a.device, strict=True), float("-inf"))
+                strip[..., i0:].masked_fill_(hidden[:n, :n], float("-inf"))
                 row_lse = torch.logsumexp(strip, dim=-1)
-                row_lse = row_lse.masked_fill(torch.isneginf(row_lse), 0.0)  # the empty first row: L_1 = 0
+                if i0 == 0:  # the empty first row: L_1 = 0
+                    row_lse = row_lse.masked_fill(torch.isneginf(row_lse), 0.0)
                 lse[..., i0:i1] = row_lse
-                p = torch.exp(strip - row_lse.unsqueeze(-1))  # L_i: (B, H, n, i1)
+                p = strip.sub_(row_lse.unsqueeze(-1)).exp_()  # L_i: (B, H, n, i1), in place
                 beta_i = beta[..., i0:i1, None]  # (B, H, n, 1)
                 past = p[..., :i0] @ u[..., :i0, :] if i0 > 0 else torch.zeros_like(y[..., i0:i1, :])
-                diag = torch.eye(n, dtype=a.dtype, device=a.device) + beta_i * p[..., i0:]
+                diag = eye[:n, :n] + beta_i * p[..., i0:]
                 u_i = torch.linalg.solve_triangular(diag, y[..., i0:i1, :] - beta_i * past, upper=False,
                                                     unitriangular=True)
                 u[..., i0:i1, :] = u_i
@@ -219,6 +231,7 @@ class _BlockedDeltaSolve(torch.autograd.Function):
         return u
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_u: Tensor):
         a, b, beta, u, h, lse = ctx.saved_tensors
         block = ctx.block
@@ -229,21 +242,24 @@ class _BlockedDeltaSolve(torch.autograd.Function):
             c = torch.zeros(a.shape[:3], dtype=a.dtype, device=a.device)  # c_t = dY_t · h_t
             da = torch.zeros_like(a)
             db = torch.zeros_like(b)
+            hidden, eye = _diagonal_pieces(block, t, a, strict=True)
             for i0 in reversed(range(0, t, block)):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
                 b_i = b[..., i0:i1, :]
                 col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # (B, H, T − i0, n)
-                col[..., :n, :].masked_fill_(~_diagonal_mask(n, a.device, strict=True), float("-inf"))
-                p = torch.exp(col - lse[..., i0:].unsqueeze(-1))  # L_{≥i0, i}
+                col[..., :n, :].masked_fill_(hidden[:n, :n], float("-inf"))
+                p = col.sub_(lse[..., i0:].unsqueeze(-1)).exp_()  # L_{≥i0, i}, in place
                 rhs = grad_u[..., i0:i1, :]
                 if i1 < t:
                     rhs = rhs - p[..., n:, :].transpose(-2, -1) @ (beta[..., i1:, None] * dy[..., i1:, :])
-                diag = torch.eye(n, dtype=a.dtype, device=a.device) + beta[..., i0:i1, None] * p[..., :n, :]
+                diag = eye[:n, :n] + beta[..., i0:i1, None] * p[..., :n, :]
                 dy_i = torch.linalg.solve_triangular(diag.transpose(-2, -1), rhs, upper=True, unitriangular=True)
                 dy[..., i0:i1, :] = dy_i
                 c[..., i0:i1] = (dy_i * h[..., i0:i1, :]).sum(-1)
-                ds = p * (beta[..., i0:, None] * (c[..., i0:, None] - dy[..., i0:, :] @ u[..., i0:i1, :].transpose(-2, -1)))
+                # dℓ_tj = L_tj β_t (c_t − dY_t · u_j) (in place: one more strip)
+                ds = (dy[..., i0:, :] @ u[..., i0:i1, :].transpose(-2, -1)).neg_()
+                ds = ds.add_(c[..., i0:, None]).mul_(beta[..., i0:, None]).mul_(p)
                 db[..., i0:i1, :] = ds.transpose(-2, -1) @ a[..., i0:, :]
                 da[..., i0:, :] += ds @ b_i
         return da, db, dy, -c, None
