@@ -167,6 +167,24 @@ def test_float32_at_length_1024_is_close_to_the_float64_reference(ref_norm):
         assert ((got.double() - want).norm() / want.norm()).item() < 1e-5
 
 
+def test_bf16_inputs_under_cpu_autocast_solve_in_float32():
+    """bf16 inputs and bf16 autocast: U is float32 for both paths, outputs and gradients agree to bf16 rounding."""
+    q, k, v, r = (randn(1, 2, 100, 16, seed=i, dtype=torch.float32).bfloat16() for i in range(4))
+    beta = torch.ones(1, 2, 100, dtype=torch.bfloat16)
+    outs = {}
+    for implementation in ("reference", "blocked"):
+        leaves = [x.clone().requires_grad_() for x in (q, k, v, r)]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            u = cubit_solve(leaves[3], leaves[2], lam=1e-3, implementation=implementation, block=16)
+            out = cubit_attention(*leaves, lam=1e-3, implementation=implementation, block=16)
+            out_delta = deltaformer_attention(*leaves[:3], beta, implementation=implementation, block=16)
+        assert u.dtype == torch.float32 and out.dtype == torch.bfloat16
+        grads = torch.autograd.grad(out.float().sum() + out_delta.float().sum(), leaves)
+        outs[implementation] = (u, out, out_delta, *grads)
+    for got, want in zip(outs["blocked"], outs["reference"]):
+        assert ((got.float() - want.float()).norm() / want.float().norm()).item() < 3e-2
+
+
 @pytest.mark.parametrize("block", [1, 16])
 def test_blocked_is_exactly_causal_in_float64(block):
     """Changing tokens t0.. (inside a block) leaves outputs before t0 bit-identical."""
