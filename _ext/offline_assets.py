@@ -14,8 +14,9 @@ building (``scripts/build_book.sh``, the tests, a plain ``jupyter-book build .``
 them; ``python _ext/offline_assets.py`` does the same by hand.
 
 The widget manager's stylesheet finds its icon fonts relative to the URL that
-require.js gives the widget modules; ``_ext/static/widgets/setup.js`` makes
-that URL the folder the fonts are copied to (see the comment there).
+require.js gives the widget modules; ``_ext/static/widgets/setup.js`` makes that URL
+the folder the fonts are copied to, and lets the widgets typeset their labels with
+MathJax 3 (they call MathJax 2's ``MathJax.Hub.Queue``); see the comments there.
 
 The extension also removes a repeated inline ``<script>`` from every page: Sphinx 7.4
 writes a body-only script that an extension adds after the builder started twice (as

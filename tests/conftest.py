@@ -116,7 +116,7 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("playwright is not installed. " + HOW_TO_GET_A_BROWSER.format(path=CHROMIUM), pytrace=False)
+        pytest.fail(f"playwright is not installed. {HOW_TO_GET_A_BROWSER.format(path=CHROMIUM)}", pytrace=False)
     if not CHROMIUM.exists():
         pytest.fail(f"no chromium at {CHROMIUM}. " + HOW_TO_GET_A_BROWSER.format(path=CHROMIUM), pytrace=False)
     with sync_playwright() as playwright:

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.book, pytest.mark.browser]
 
 
 def toc_pages() -> list[str]:
-    """Every document in ``_toc.yml`` (root, parts, chapters and nested sections), in order."""
+    """Every document in ``_toc.yml`` (root, parts, chapters, nested sections, globs), in order."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     pages = [toc["root"]]
 
@@ -36,6 +36,11 @@ def toc_pages() -> list[str]:
         for entry in entries or []:
             if "file" in entry:
                 pages.append(entry["file"])
+            if "glob" in entry:
+                pages.extend(
+                    sorted({p.relative_to(ROOT).with_suffix("").as_posix() for p in ROOT.glob(entry["glob"] + ".*")
+                            if p.suffix in {".md", ".ipynb"}})
+                )
             walk(entry.get("sections"))
             walk(entry.get("chapters"))
 
@@ -87,7 +92,8 @@ COLLECT = r"""() => {
     untypeset: [...document.querySelectorAll('.math.notranslate')]
       .filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 80)),
     mjx: document.querySelectorAll('mjx-container').length,
-    tex_errors: [...document.querySelectorAll('mjx-merror')].map(el => el.getAttribute('data-mjx-error') || el.textContent),
+    tex_errors: [...document.querySelectorAll('mjx-merror')]
+      .map(el => el.getAttribute('data-mjx-error') || el.textContent),
     raw_tex: found('script, style, noscript, template, pre, code, textarea, mjx-container, .cell_input',
                    /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\end\{|\\frac|\\mathbf/),
     widget_views: views.length,
@@ -95,7 +101,8 @@ COLLECT = r"""() => {
         && s.previousElementSibling.classList.contains('widget-subarea')
         && s.previousElementSibling.querySelector('.jupyter-widgets'))).length,
     raw_widgets: found('script, style, noscript, template, textarea, .cell_input, p code, li code, td code',
-                       /\b[A-Z]\w*\((children|value|options|index|description|layout|_dom_classes)=|Error displaying widget|Loading widget|application\/vnd\.jupyter\.widget-view\+json/),
+                       new RegExp('\\b[A-Z]\\w*\\((children|value|options|index|description|layout|_dom_classes)='
+                                  + '|Error displaying widget|Loading widget|application/vnd\\.jupyter\\.widget-view')),
     sliders: document.querySelectorAll('.cell_output .widget-slider').length,
     images: [...document.images].map(img => ({
       src: img.currentSrc.startsWith('data:') ? img.currentSrc.slice(0, 40) + '…' : img.currentSrc,
@@ -232,7 +239,10 @@ def _visit(browser, site, page_name: str, mode: str) -> PageReport:
 
     context.route("**/*", route)
     page = context.new_page()
-    page.on("console", lambda m: report.console_errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: report.console_errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda e: report.page_errors.append(str(e)))
     page.on(
         "requestfailed",
@@ -266,7 +276,8 @@ def _visit(browser, site, page_name: str, mode: str) -> PageReport:
                 page.keyboard.press(key)
                 try:
                     page.wait_for_function(
-                        "([i, frame]) => { const s = (" + SLIDER_FRAMES + ")()[i]; return s.frame !== frame && s.loaded; }",
+                        "([i, frame]) => { const s = (" + SLIDER_FRAMES + ")()[i];"
+                        " return s.frame !== frame && s.loaded; }",
                         arg=[i, before["frame"]],
                         timeout=5_000,
                     )
@@ -279,7 +290,11 @@ def _visit(browser, site, page_name: str, mode: str) -> PageReport:
     finally:
         page.close()
         context.close()
-    report.failed += [f"{path}: HTTP {status} (seen by the server)" for path, status in site.responses[served_before:] if status >= 400]
+    report.failed += [
+        f"{path}: HTTP {status} (seen by the server)"
+        for path, status in site.responses[served_before:]
+        if status >= 400
+    ]
     return report
 
 
@@ -306,7 +321,8 @@ def _has_widget_views(book_build: Path, page_name: str) -> bool:
 # --------------------------------------------------------------------------- #
 EXTERNAL_LOAD = re.compile(
     r"""<(?:script|img|iframe|audio|video|source|embed)\b[^>]*\bsrc=["']?(?:https?:)?//"""
-    r"""|<link\b(?=[^>]*\brel=["']?(?:stylesheet|preload|modulepreload|icon|shortcut icon|manifest))[^>]*\bhref=["']?(?:https?:)?//"""
+    r"""|<link\b(?=[^>]*\brel=["']?(?:stylesheet|preload|modulepreload|icon|shortcut icon|manifest))"""
+    r"""[^>]*\bhref=["']?(?:https?:)?//"""
     r"""|@import\s+(?:url\()?["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//""",
     re.I,
 )
@@ -319,13 +335,15 @@ def test_no_built_page_or_stylesheet_loads_from_the_network(book_build):
         if path.suffix not in {".html", ".css"}:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        offenders += [f"{path.relative_to(book_build / 'html')}: {m.group(0)[:120]}" for m in EXTERNAL_LOAD.finditer(text)]
+        name = path.relative_to(book_build / "html")
+        offenders += [f"{name}: {m.group(0)[:120]}" for m in EXTERNAL_LOAD.finditer(text)]
     assert not offenders, "external resources named in the build:\n" + "\n".join(offenders)
 
 
 def test_the_book_serves_mathjax_requirejs_and_the_widget_manager(book_build):
     static = book_build / "html" / "_static"
-    for asset in ("mathjax/tex-mml-chtml.js", "require.js", "widgets/setup.js", "widgets/@jupyter-widgets/embed-amd.js"):
+    assets = ("mathjax/tex-mml-chtml.js", "require.js", "widgets/setup.js", "widgets/@jupyter-widgets/embed-amd.js")
+    for asset in assets:
         assert (static / asset).is_file(), f"_static/{asset} missing from the build"
     assert list((static / "mathjax/output/chtml/fonts/woff-v2").glob("*.woff")), "MathJax fonts missing"
     assert list((static / "widgets/@jupyter-widgets").glob("*.woff2")), "widget fonts missing"
