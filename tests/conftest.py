@@ -23,8 +23,10 @@ def book_build() -> Path:
     """Build the book strictly (``-W -n --keep-going``), executing every notebook.
 
     The same command as the README's build (cached execution, so a rebuild after
-    ``scripts/build_book.sh`` is quick). Returns the ``_build`` folder; the build's
-    output is attached to the failure message when it fails.
+    ``scripts/build_book.sh`` is quick). Like every build, it first copies the site's
+    JavaScript from ``node_modules/`` into ``site_assets/`` (``_ext/offline_assets.py``).
+    Returns the ``_build`` folder; the build's output is attached to the failure message
+    when it fails.
     """
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book", "build", ".", "-W", "-n", "--keep-going"]
