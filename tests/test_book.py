@@ -187,6 +187,8 @@ def test_notebooks_that_train_ask_colab_for_a_gpu(path):
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     if "train(TrainConfig(" not in code:
         pytest.skip("trains nothing")
+    if code.count('device="cpu"') >= code.count("train(TrainConfig("):
+        pytest.skip("trains only tiny models, on the CPU on purpose")
     assert nb.metadata.get("accelerator") == "GPU" and nb.metadata.get("colab", {}).get("gpuType")
     text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
     assert "Change runtime type" in text
