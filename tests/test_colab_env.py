@@ -63,7 +63,14 @@ def colab_env(tmp_path_factory) -> Path:
     """A fresh venv with Colab's ipywidgets and cubit_lite from a wheel; returns its python."""
     base = tmp_path_factory.mktemp("colab")
     wheels = base / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)])
+    # Build from a clean copy of what the package is made of, so that no stale build/
+    # folder in the checkout can slip old files into the wheel (and none is left there).
+    source = base / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "cubit_lite", source / "cubit_lite", ignore=shutil.ignore_patterns("__pycache__"))
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)])
     (wheel,) = wheels.glob("cubit_lite-*.whl")
     _run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(base / "venv")])
     py = base / "venv" / "bin" / "python"
