@@ -55,7 +55,9 @@ __all__ = [
     "blocked_ridge_solve",
     "cubit_blocked_solve",
     "deltaformer_blocked_solve",
+    "reference_columns",
     "reference_factors",
+    "reference_rows",
 ]
 
 DEFAULT_BLOCK = 64
@@ -74,6 +76,31 @@ def _diagonal_pieces(block: int, t: int, like: Tensor, strict: bool = False) -> 
     return hidden, torch.eye(n, dtype=like.dtype, device=like.device)
 
 
+def _row_strip(a: Tensor, b: Tensor, i0: int, i1: int, hidden: Tensor, lse: Tensor, *, empty_rows: bool = False):
+    """Block row ``i`` of the row-softmax: ``P_i = exp(ℓ_i − lse_i)`` ``(B, H, n, i1)``.
+
+    Writes the rows' log-sum-exp into ``lse[..., i0:i1]`` (kept for backward). With
+    ``empty_rows`` a row with no allowed entry (the strict mask's first row) gets
+    ``lse = 0`` and so an all-zero row.
+    """
+    n = i1 - i0
+    strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # ℓ_i
+    strip[..., i0:].masked_fill_(hidden[:n, :n], float("-inf"))
+    row_lse = torch.logsumexp(strip, dim=-1)  # (B, H, n)
+    if empty_rows:
+        row_lse = row_lse.masked_fill(torch.isneginf(row_lse), 0.0)
+    lse[..., i0:i1] = row_lse
+    return strip.sub_(row_lse.unsqueeze(-1)).exp_()  # in place
+
+
+def _column_strip(a: Tensor, b_i: Tensor, i0: int, hidden: Tensor, lse: Tensor) -> Tensor:
+    """Block column ``i`` recomputed from the saved ``lse``: ``P_{≥i0, i}`` ``(B, H, T − i0, n)``."""
+    n = b_i.shape[-2]
+    col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # ℓ_{≥i0, i}
+    col[..., :n, :].masked_fill_(hidden[:n, :n], float("-inf"))
+    return col.sub_(lse[..., i0:].unsqueeze(-1)).exp_()  # in place
+
+
 class _BlockedRidgeSolve(torch.autograd.Function):
     """``U = (rowsoftmax_causal(a bᵀ) + diag(λ_h) I)⁻¹ Y``; see the module docstring."""
 
@@ -89,11 +116,7 @@ class _BlockedRidgeSolve(torch.autograd.Function):
             for i0 in range(0, t, block):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
-                strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # ℓ_i: (B, H, n, i1)
-                strip[..., i0:].masked_fill_(hidden[:n, :n], float("-inf"))
-                row_lse = torch.logsumexp(strip, dim=-1)  # (B, H, n)
-                lse[..., i0:i1] = row_lse
-                p = strip.sub_(row_lse.unsqueeze(-1)).exp_()  # P_i: (B, H, n, i1), in place
+                p = _row_strip(a, b, i0, i1, hidden, lse)  # P_i: (B, H, n, i1)
                 rhs = y[..., i0:i1, :]
                 if i0 > 0:
                     rhs = rhs - p[..., :i0] @ u[..., :i0, :]  # Y_i − P_{i,<i0} U_{<i0}
@@ -121,9 +144,7 @@ class _BlockedRidgeSolve(torch.autograd.Function):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
                 b_i = b[..., i0:i1, :]  # (B, H, n, D)
-                col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # ℓ_{≥i0, i}: (B, H, T − i0, n)
-                col[..., :n, :].masked_fill_(hidden[:n, :n], float("-inf"))
-                p = col.sub_(lse[..., i0:].unsqueeze(-1)).exp_()  # P_{≥i0, i}, in place
+                p = _column_strip(a, b_i, i0, hidden, lse)  # P_{≥i0, i}: (B, H, T − i0, n)
                 rhs = grad_u[..., i0:i1, :]
                 if i1 < t:
                     rhs = rhs - p[..., n:, :].transpose(-2, -1) @ dy[..., i1:, :]
@@ -157,21 +178,31 @@ def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int
     return _BlockedRidgeSolve.apply(a, b, y, lam, int(block))
 
 
+def reference_rows(r: Tensor, ref_norm: str, eps: float) -> Tensor:
+    """``a`` of ``ℓ = a bᵀ`` (CUBIT_MATH.md §3 step 2): ``r / max(‖r‖, ε)`` for ``"both"``, else ``r``."""
+    return r / r.norm(dim=-1, keepdim=True).clamp_min(eps) if ref_norm == "both" else r
+
+
+def reference_columns(r: Tensor, ref_scale, ref_norm: str, eps: float) -> Tensor:
+    """``b`` of ``ℓ = a bᵀ``: ``r̂ = g r / max(‖r‖, ε)``, or ``g r / √D`` for ``"none"``.
+
+    ``ref_scale`` (``g``) is a float or a ``(H,)`` tensor. Ordinary differentiable torch
+    ops: autograd carries the gradients of ``g`` and of the normalisation back to ``r``.
+    """
+    g = ref_scale.to(r).reshape(1, -1, 1, 1) if isinstance(ref_scale, Tensor) else float(ref_scale)
+    if ref_norm == "none":
+        return r * (g / math.sqrt(r.shape[-1]))
+    return g * r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
 def reference_factors(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:
     """``(a, b)`` with ``a bᵀ = ℓ``, the reference logits of CUBIT_MATH.md §3 step 2.
 
     * ``"one-side"``: ``a = r``, ``b = r̂ = g r / max(‖r‖, ε)``;
     * ``"both"``: ``a = r / max(‖r‖, ε)``, ``b = r̂``;
     * ``"none"``: ``a = r``, ``b = g r / √D``.
-
-    Ordinary differentiable torch ops: autograd carries the gradients of ``g`` and of
-    the normalisation back to ``r``. ``ref_scale`` is a float or a ``(H,)`` tensor.
     """
-    g = ref_scale.to(r).reshape(1, -1, 1, 1) if isinstance(ref_scale, Tensor) else float(ref_scale)
-    if ref_norm == "none":
-        return r, r * (g / math.sqrt(r.shape[-1]))
-    unit = r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
-    return (unit if ref_norm == "both" else r), g * unit
+    return reference_rows(r, ref_norm, eps), reference_columns(r, ref_scale, ref_norm, eps)
 
 
 def cubit_blocked_solve(
@@ -212,13 +243,7 @@ class _BlockedDeltaSolve(torch.autograd.Function):
             for i0 in range(0, t, block):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
-                strip = a[..., i0:i1, :] @ b[..., :i1, :].transpose(-2, -1)  # (B, H, n, i1)
-                strip[..., i0:].masked_fill_(hidden[:n, :n], float("-inf"))
-                row_lse = torch.logsumexp(strip, dim=-1)
-                if i0 == 0:  # the empty first row: L_1 = 0
-                    row_lse = row_lse.masked_fill(torch.isneginf(row_lse), 0.0)
-                lse[..., i0:i1] = row_lse
-                p = strip.sub_(row_lse.unsqueeze(-1)).exp_()  # L_i: (B, H, n, i1), in place
+                p = _row_strip(a, b, i0, i1, hidden, lse, empty_rows=i0 == 0)  # L_i; L_1 = 0
                 beta_i = beta[..., i0:i1, None]  # (B, H, n, 1)
                 past = p[..., :i0] @ u[..., :i0, :] if i0 > 0 else torch.zeros_like(y[..., i0:i1, :])
                 diag = eye[:n, :n] + beta_i * p[..., i0:]
@@ -247,9 +272,7 @@ class _BlockedDeltaSolve(torch.autograd.Function):
                 i1 = min(i0 + block, t)
                 n = i1 - i0
                 b_i = b[..., i0:i1, :]
-                col = a[..., i0:, :] @ b_i.transpose(-2, -1)  # (B, H, T − i0, n)
-                col[..., :n, :].masked_fill_(hidden[:n, :n], float("-inf"))
-                p = col.sub_(lse[..., i0:].unsqueeze(-1)).exp_()  # L_{≥i0, i}, in place
+                p = _column_strip(a, b_i, i0, hidden, lse)  # L_{≥i0, i}: (B, H, T − i0, n)
                 rhs = grad_u[..., i0:i1, :]
                 if i1 < t:
                     rhs = rhs - p[..., n:, :].transpose(-2, -1) @ (beta[..., i1:, None] * dy[..., i1:, :])

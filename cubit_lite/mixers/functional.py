@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .blocked import cubit_blocked_solve, deltaformer_blocked_solve
+from .blocked import cubit_blocked_solve, deltaformer_blocked_solve, reference_columns, reference_rows
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -314,14 +314,13 @@ def gaussian_nadaraya_watson(
 # Cubit (§3)
 # --------------------------------------------------------------------------- #
 def _reference_logits(r_query: Tensor, r_key: Tensor, ref_scale: PerHead, ref_norm: str) -> Tensor:
-    """``ℓ_ij`` of §3 step 2 for queries ``r_query (…, Tq, D)`` and keys ``r_key (…, Tk, D)``."""
-    g = _per_head(ref_scale, r_key)
-    if ref_norm == "none":
-        return (r_query @ r_key.transpose(-2, -1)) * (g / math.sqrt(r_key.shape[-1]))
-    r_hat = g * r_key / r_key.norm(dim=-1, keepdim=True).clamp_min(EPS)  # r̂_j = g r_j / max(‖r_j‖, ε)
-    if ref_norm == "both":
-        r_query = r_query / r_query.norm(dim=-1, keepdim=True).clamp_min(EPS)
-    return r_query @ r_hat.transpose(-2, -1)  # (B, H, Tq, Tk)
+    """``ℓ_ij`` of §3 step 2 for queries ``r_query (…, Tq, D)`` and keys ``r_key (…, Tk, D)``.
+
+    ``ℓ = a bᵀ`` with the factors the blocked path uses too (one definition for both).
+    """
+    a = reference_rows(r_query, ref_norm, EPS)
+    b = reference_columns(r_key, ref_scale, ref_norm, EPS)  # r̂_j = g r_j / max(‖r_j‖, ε)
+    return a @ b.transpose(-2, -1)  # (B, H, Tq, Tk)
 
 
 def _reference_kernel(r: Tensor, ref_scale: PerHead, ref_norm: str, causal: bool) -> Tensor:
