@@ -223,6 +223,26 @@ def _dark_image_samples(page, screenshot: Path) -> list[dict]:
     return samples
 
 
+# A page's "load" waits for every image: the chapters with static sliders carry dozens of
+# frames, and CI's two cores are shared with the build's other work, so one slow load is
+# not a broken page. A navigation gets a generous limit and one second chance; a page
+# that cannot load twice in a row still fails.
+NAVIGATION_TIMEOUT_MS = 90_000
+NAVIGATION_ATTEMPTS = 2
+
+
+def _open(page, url: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, NAVIGATION_ATTEMPTS + 1):
+        try:
+            page.goto(url, wait_until="load", timeout=NAVIGATION_TIMEOUT_MS)
+            return
+        except PlaywrightTimeout:
+            if attempt == NAVIGATION_ATTEMPTS:
+                raise
+
+
 def _visit(browser, site, page_name: str, mode: str) -> PageReport:
     report = PageReport(page_name, mode)
     context = browser.new_context(
@@ -251,7 +271,7 @@ def _visit(browser, site, page_name: str, mode: str) -> PageReport:
     page.on("response", lambda r: report.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
     served_before = len(site.responses)
     try:
-        page.goto(site.url + page_name + ".html", wait_until="load")
+        _open(page, site.url + page_name + ".html")
         page.evaluate(WAIT_FOR_MATHJAX)
         try:
             page.wait_for_function(WIDGETS_RENDERED, timeout=30_000)
