@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .blocked import cubit_blocked_solve, deltaformer_blocked_solve, reference_columns, reference_rows
+from .blocked import cubit_blocked_solve, deltaformer_blocked_solve, reference_columns, reference_factors, reference_rows
+from .triton_solve import interpreting, triton_available, triton_system_solve
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -77,15 +78,20 @@ REF_NORMS = ("one-side", "both", "none")
 EPS = 1e-6
 """ε in ``r̂_j = g r_j / max(‖r_j‖, ε)``."""
 
-IMPLEMENTATIONS = ("auto", "reference", "blocked")
+IMPLEMENTATIONS = ("auto", "reference", "blocked", "triton")
 """How :func:`cubit_solve` / :func:`cubit_attention` solve ``(P + λI) U = S V``:
 
 * ``"reference"``: form ``P`` (``T × T`` per head) and call one
   ``torch.linalg.solve_triangular`` — the teaching code and the tests' oracle.
-* ``"blocked"``: blocked forward substitution of :mod:`cubit_lite.mixers.blocked`;
-  never forms ``P`` (``O(T·D)`` saved for backward), causal only.
-* ``"auto"``: currently always ``"reference"`` (the switch to ``"blocked"`` on CUDA
-  waits for GPU measurements).
+* ``"blocked"``: blocked forward substitution in PyTorch
+  (:mod:`cubit_lite.mixers.blocked`); never forms ``P`` (``O(T·D)`` saved for
+  backward), causal only, any device and dtype.
+* ``"triton"``: the same scheme as fused Triton kernels
+  (:mod:`cubit_lite.mixers.triton_solve`); causal only, CUDA, float32 work dtype
+  (TF32 tile products when the inputs are bfloat16 or float16).
+* ``"auto"``: ``"triton"`` for a causal solve on a CUDA device when Triton is
+  installed and the inputs are not float64; ``"reference"`` otherwise (on a CPU the
+  dense path is the fastest at the book's sizes).
 
 The same choice applies to :func:`deltaformer_solve` / :func:`deltaformer_attention`."""
 
@@ -166,18 +172,36 @@ def _check_cubit_options(lam: PerHead, ref_scale: PerHead, ref_norm: str, *, hea
 def _check_implementation(implementation: str, causal: bool, block: int) -> None:
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
-    if implementation == "blocked" and not causal:
+    if implementation in ("blocked", "triton") and not causal:
         raise ValueError(
-            "implementation='blocked' solves the causal (lower-triangular) system only; "
+            f"implementation={implementation!r} solves the causal (lower-triangular) system only; "
             "use implementation='reference' (or 'auto') with causal=False"
         )
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"block (rows per block of the blocked solve) must be a positive integer; got {block!r}")
 
 
-def _resolve_implementation(implementation: str, device: torch.device, causal: bool) -> str:
-    """``"auto"`` → the path to run; for now always ``"reference"``."""
-    return "reference" if implementation == "auto" else implementation
+def _resolve_implementation(implementation: str, device: torch.device, causal: bool, work: torch.dtype) -> str:
+    """``"auto"`` → the path to run (see :data:`IMPLEMENTATIONS`); checks that ``"triton"`` can run."""
+    if implementation == "auto":
+        fast = causal and device.type == "cuda" and work == torch.float32 and triton_available()
+        return "triton" if fast else "reference"
+    if implementation == "triton":
+        if not triton_available():
+            raise RuntimeError("implementation='triton' needs the `triton` package (PyTorch's CUDA wheels bring it); "
+                               "use 'blocked' or 'reference'")
+        if device.type != "cuda" and not interpreting():
+            raise ValueError(f"implementation='triton' runs on CUDA tensors; got tensors on {device.type!r}. "
+                             "Use 'blocked' or 'reference' (or 'auto', which picks one)")
+        if work != torch.float32:
+            raise ValueError(f"implementation='triton' works in float32; got {work} inputs. "
+                             "Use 'blocked' or 'reference' for float64")
+    return implementation
+
+
+def _tile_precision(*tensors: Tensor) -> str:
+    """``"tf32"`` when the caller's inputs are half precision (they carry no more), else ``"ieee"``."""
+    return "tf32" if any(t.dtype in (torch.float16, torch.bfloat16) for t in tensors) else "ieee"
 
 
 def _check_scale(scale) -> None:
@@ -378,12 +402,18 @@ def _cubit_solve(
     block: int = 64,
 ) -> Tensor:
     work = _solve_dtype(r, v)
-    path = _resolve_implementation(implementation, r.device, causal)
+    path = _resolve_implementation(implementation, r.device, causal, work)
+    precision = _tile_precision(r, v)
     with _full_precision(r.device):
         r, v = r.to(work), v.to(work)
         rhs = v if s is None else s.to(work).unsqueeze(-1) * v  # S V: (B, H, T, Dv)
         if path == "blocked":
             return cubit_blocked_solve(r, rhs, lam, ref_scale, ref_norm, EPS, block)
+        if path == "triton":
+            a, b = reference_factors(r, ref_scale, ref_norm, EPS)
+            ones = torch.ones(r.shape[:3], dtype=work, device=r.device)
+            ridge = _per_head(lam, r).reshape(1, -1, 1).expand_as(ones) if isinstance(lam, Tensor) else ones * lam
+            return triton_system_solve(a, b, rhs, ones, ridge, strict=False, precision=precision)
         p = _reference_kernel(r, ref_scale, ref_norm, causal)  # (B, H, T, T)
         return _solve(_add_ridge(p, lam), rhs, causal)  # (P + λI)⁻¹ S V
 
@@ -417,10 +447,12 @@ def cubit_solve(
         s: LRR scales ``(B, H, T)``, or None.
         lam: ridge ``λ >= 0``, a float or per head ``(H,)``.
         ref_scale, ref_norm: as in :func:`reference_kernel`.
-        implementation: one of :data:`IMPLEMENTATIONS`. ``"blocked"`` never forms
-            ``P`` (blocked forward substitution, :mod:`cubit_lite.mixers.blocked`) and
-            needs ``causal=True``; ``"auto"`` is ``"reference"`` for now.
-        block: rows per block of the blocked solve (``T`` need not be a multiple).
+        implementation: one of :data:`IMPLEMENTATIONS`. ``"blocked"`` and ``"triton"``
+            never form ``P`` (blocked forward substitution, in PyTorch or as Triton
+            kernels) and need ``causal=True``; ``"auto"`` picks ``"triton"`` on a CUDA
+            device, ``"reference"`` elsewhere.
+        block: rows per block of the ``"blocked"`` solve (``T`` need not be a
+            multiple; the Triton kernels use their own block of 64).
 
     Returns:
         ``U`` of shape ``(B, H, T, Dv)`` in float32 (float64 for float64 inputs).
@@ -578,11 +610,15 @@ def _deltaformer_solve(
     k: Tensor, v: Tensor, beta: Tensor, causal: bool, implementation: str = "reference", block: int = 64
 ) -> Tensor:
     work = _solve_dtype(k, v)
-    path = _resolve_implementation(implementation, k.device, causal)
+    path = _resolve_implementation(implementation, k.device, causal, work)
+    precision = _tile_precision(k, v)
     with _full_precision(k.device):
         k, v, beta = k.to(work), v.to(work), beta.to(work)
         if path == "blocked":
             return deltaformer_blocked_solve(k, v, beta, block)  # never forms L
+        if path == "triton":
+            ones = torch.ones(k.shape[:3], dtype=work, device=k.device)
+            return triton_system_solve(k / math.sqrt(k.shape[-1]), k, v, beta, ones, strict=True, precision=precision)
         return _delta_solve(_deltaformer_kernel(k, causal), beta, v, causal)
 
 
@@ -598,8 +634,8 @@ def deltaformer_solve(
     Args:
         k: keys ``(B, H, T, D)``; v: values ``(B, H, T, Dv)``; beta: ``(B, H, T)``.
         implementation: one of :data:`IMPLEMENTATIONS`, as in :func:`cubit_solve`
-            (``"blocked"``: blocked forward substitution that never forms ``L``,
-            causal only); block: its rows per block.
+            (``"blocked"``/``"triton"``: blocked forward substitution that never
+            forms ``L``, causal only); block: rows per block of ``"blocked"``.
 
     Returns:
         ``U`` of shape ``(B, H, T, Dv)``.
