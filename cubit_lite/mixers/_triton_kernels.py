@@ -10,8 +10,10 @@ import triton.language as tl
 
 
 @triton.jit
-def row_lse(A, Bk, LSE, Tp, STRICT: tl.constexpr, C: tl.constexpr, BD: tl.constexpr, PREC: tl.constexpr):
-    """LSE[t] = log Σ_{j allowed} exp(a_t · b_j); 0 for an empty row. Grid (Tp/C, BH)."""
+def row_lse(A, Bk, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.constexpr, BD: tl.constexpr,
+            PREC: tl.constexpr):
+    """LSE[t] = log Σ_{j allowed} exp(a_t · b_j) (0 for an empty row) and the diagonal block
+    PDIAG[i] = P_ii = exp(ℓ_ii − lse_i) (masked), from the same logits. Grid (Tp/C, BH)."""
     i = tl.program_id(0)
     bh = tl.program_id(1)
     r = tl.arange(0, C)
@@ -35,6 +37,9 @@ def row_lse(A, Bk, LSE, Tp, STRICT: tl.constexpr, C: tl.constexpr, BD: tl.conste
         m = m_new
     lse = tl.where(acc > 0, m + tl.log(acc), 0.0)
     tl.store(LSE + bh * Tp + rows, lse)
+    # The loop ended on the diagonal block (j = i): its masked logits are still in hand.
+    p_diag = tl.exp(logits - lse[:, None])
+    tl.store(PDIAG + (bh * NB + i) * C * C + r[:, None] * C + r[None, :], p_diag)
 
 
 @triton.jit

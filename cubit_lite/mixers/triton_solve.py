@@ -13,8 +13,9 @@ The blocked scheme of :mod:`cubit_lite.mixers.blocked` is split into kernels so 
 1. ``lse`` — every row's log-sum-exp over its allowed columns (parallel over row
    blocks, online like flash attention). It depends on ``a`` and ``b`` only, so the
    normalisation of ``P`` is known before any ``U`` is.
-2. The diagonal blocks ``M_ii`` (``C × C``, ``T·C`` numbers per head) and their
-   triangular inverses, by batched PyTorch ops.
+2. The diagonal blocks ``P_ii`` (``C × C``, ``T·C`` numbers per head), written by the
+   same kernel from the same logits as ``lse`` (so each row of ``P`` sums to one in
+   float32), and the inverses of ``M_ii``, by batched PyTorch triangular solves.
 3. Forward substitution, one program per (batch·head, slice of value columns), looping
    over block rows in order: ``U_i = M_ii⁻¹ (Y_i − s_i ⊙ Σ_{j<i} P_ij U_j)``, each
    ``P_ij`` recomputed as ``exp(a_i b_jᵀ − lse_i)``.
@@ -138,18 +139,16 @@ def _warps(n: int) -> dict:
     return {} if interpreting() else {"num_warps": n}
 
 
-def _diagonal_inverses(a: Tensor, b: Tensor, lse: Tensor, s: Tensor, d: Tensor, strict: bool, block: int):
-    """``M_ii⁻¹`` and ``P_ii`` for every diagonal block: ``(BH, NB, C, C)`` each (PyTorch, batched)."""
-    bh, tp, bd = a.shape
-    nb = tp // block
-    ab = a.view(bh, nb, block, bd)
-    bb = b.view(bh, nb, block, bd)
-    allowed = torch.ones(block, block, dtype=torch.bool, device=a.device).tril(-1 if strict else 0)
-    logits = (ab @ bb.transpose(-2, -1)).masked_fill_(~allowed, float("-inf"))
-    p = logits.sub_(lse.view(bh, nb, block, 1)).exp_()  # P_ii (an empty first row: lse 0 → zeros)
-    m = s.view(bh, nb, block, 1) * p + torch.diag_embed(d.view(bh, nb, block))
-    eye = torch.eye(block, dtype=a.dtype, device=a.device).expand_as(m)
-    return torch.linalg.solve_triangular(m, eye, upper=False).contiguous(), p
+def _diagonal_inverses(p_diag: Tensor, s: Tensor, d: Tensor) -> Tensor:
+    """``M_ii⁻¹`` for every diagonal block ``(BH, NB, C, C)``, ``M_ii = diag(s_i) P_ii + diag(d_i)``.
+
+    Batched triangular solves against the identity, in float64 and rounded once to
+    float32 (the blocks are ``C × C``: cheap in any precision).
+    """
+    bh, nb, block, _ = p_diag.shape
+    m = s.view(bh, nb, block, 1) * p_diag + torch.diag_embed(d.view(bh, nb, block))
+    eye = torch.eye(block, dtype=torch.float64, device=p_diag.device).expand_as(m)
+    return torch.linalg.solve_triangular(m.double(), eye, upper=False).to(p_diag.dtype).contiguous()
 
 
 class _TritonSystemSolve(torch.autograd.Function):
@@ -166,19 +165,25 @@ class _TritonSystemSolve(torch.autograd.Function):
         nb, bh = tp // block, bsz * heads
         with torch.autocast(device_type=a.device.type, enabled=False):
             ap, bp, yp = _pad(a, tp, bd), _pad(b, tp, bd), _pad(y, tp, dvp)
-            sp, dp = _pad(s, tp), _pad(d, tp, value=1.0)
+            sp, dp = _pad(s, tp, value=1.0), _pad(d, tp, value=1.0)
             lse = torch.empty(bh, tp, dtype=torch.float32, device=a.device)
-            kernels.row_lse[(nb, bh)](ap, bp, lse, tp, STRICT=strict, C=block, BD=bd, PREC=precision,
-                                         **_warps(4))
-            dinv, p_diag = _diagonal_inverses(ap, bp, lse, sp, dp, strict, block)
+            p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=a.device)
+            kernels.row_lse[(nb, bh)](ap, bp, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
+                                      PREC=precision, **_warps(4))
+            dinv = _diagonal_inverses(p_diag, sp, dp)
             up = torch.empty_like(yp)
             off = torch.empty_like(yp)
             bv = _value_split(bh, dvp, a.device)
             kernels.forward_substitution[(bh, dvp // bv)](
                 ap, bp, yp, sp, lse, dinv, up, off, nb, tp, C=block, BD=bd, DV=dvp, BV=bv, PREC=precision,
                 **_warps(4))
-            # h = P U (with the diagonal blocks): needed for c_t = dY_t · h_t in backward.
-            h = off + (p_diag @ up.view(bh, nb, block, dvp)).view(bh, tp, dvp)
+            # h = P U, for c_t = dY_t · h_t in backward. With a ridge (Cubit) U can be as
+            # large as Y/λ and P U = Y − λU is O(Y): take it from the equation, not from
+            # the cancelling sum. DeltaFormer's U is O(Y); there β may be ~0, so sum.
+            if strict:
+                h = off + (p_diag @ up.view(bh, nb, block, dvp)).view(bh, tp, dvp)
+            else:
+                h = (yp - dp.unsqueeze(-1) * up) / sp.unsqueeze(-1)
         ctx.strict, ctx.precision, ctx.shape = strict, precision, (bsz, heads, t, dk, dv)
         ctx.save_for_backward(ap, bp, up, h, sp, lse, dinv)
         return up[:, :t, :dv].reshape(bsz, heads, t, dv)
@@ -228,7 +233,8 @@ def triton_system_solve(a: Tensor, b: Tensor, y: Tensor, s: Tensor, d: Tensor, *
         a, b: ``(B, H, T, D)`` float32, logits ``a_t · b_j``.
         y: ``(B, H, T, Dv)`` float32.
         s, d: ``(B, H, T)`` float32 row scale and diagonal (Cubit: ``1`` and ``λ``;
-            DeltaFormer: ``β`` and ``1``). ``M`` must be invertible: ``d_t + s_t P_tt ≠ 0``.
+            DeltaFormer: ``β`` and ``1``). ``M`` must be invertible: ``d_t + s_t P_tt ≠ 0``;
+            with ``strict=False`` also ``s_t ≠ 0`` (backward takes ``P U = (Y − dU)/s``).
         strict: exclude the diagonal from the softmax (DeltaFormer).
         precision: ``"ieee"`` or ``"tf32"``, see :data:`PRECISIONS`.
 

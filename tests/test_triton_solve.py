@@ -1,0 +1,227 @@
+"""The Triton solves (``implementation="triton"``) of Cubit and DeltaFormer against the reference path.
+
+On a machine without CUDA the kernels run in Triton's CPU interpreter
+(``TRITON_INTERPRET=1``, set below before the kernels are first imported), which
+executes the same kernel code with NumPy in float32: these tests check the kernels'
+indexing, masking, padding and the autograd formulas on small shapes. On a GPU the
+kernels are compiled and the ``cuda`` tests add the benchmark's shapes, bfloat16
+inputs (TF32 tile products) and memory.
+
+Oracle: the reference path (dense ``P``, one triangular solve) in float64 on the same
+inputs. Tolerance, for the output and every gradient in float32: relative Frobenius
+error (norms below 1e-2 count as 1e-2) below 1e-4 (measured 1e-7 to 1e-6), or, where
+the system's conditioning amplifies float32 rounding (``dr`` with a small λ), no more
+than 3× the error of the same blocked algorithm run in PyTorch float32
+(``implementation="blocked"``, itself matched to the reference to 1e-11 in float64 in
+``test_blocked.py``). bfloat16 inputs: 2e-2.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():  # before cubit_lite imports the kernels
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import cubit_lite.mixers.functional as Fm  # noqa: E402
+from cubit_lite.mixers import build_mixer, cubit_attention, cubit_solve, deltaformer_attention  # noqa: E402
+from cubit_lite.mixers import triton_solve  # noqa: E402
+
+pytest.importorskip("triton", reason="the Triton path needs the `triton` package")
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+F32_TOL = 1e-4
+
+
+def randn(*shape, seed, scale=1.0):
+    generator = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(*shape, generator=generator, dtype=torch.float64)).to(DEVICE)
+
+
+def rel(actual, expected):
+    """‖actual − expected‖ / ‖expected‖, with ‖expected‖ floored at 1e-2 (a gradient that is
+    exactly zero, such as the readout's at T = 1, is compared absolutely)."""
+    return ((actual.double() - expected.double()).norm() / expected.double().norm().clamp_min(1e-2)).item()
+
+
+def cubit_case(b, h, t, d, dv, seed=0):
+    """q, k, v, r, s (LRR in [0.5, 2]), λ per head and an upstream gradient, float64."""
+    q, k, r = (randn(b, h, t, d, seed=seed + i) for i in range(3))
+    v = randn(b, h, t, dv, seed=seed + 3)
+    s = 0.5 + 1.5 * torch.rand(b, h, t, generator=torch.Generator().manual_seed(seed + 4), dtype=torch.float64)
+    lam = torch.linspace(1e-3, 0.3, h, dtype=torch.float64)
+    w = randn(b, h, t, dv, seed=seed + 5)
+    return [q, k, v, r, s.to(DEVICE), lam.to(DEVICE)], w
+
+
+def run(fn, leaves, w, dtype):
+    """fn(*leaves) and the gradients of ⟨out, w⟩ for every leaf, with the leaves cast to ``dtype``."""
+    leaves = [x.detach().to(dtype).requires_grad_() for x in leaves]
+    out = fn(*leaves)
+    return [out, *torch.autograd.grad((out.double() * w).sum(), leaves)]
+
+
+def assert_close_to_reference(make_fn, leaves, w, tol=F32_TOL):
+    """``make_fn(implementation)``'s triton output and gradients in float32 against its
+    reference in float64: within ``tol``, or within 3× the error of the same blocked
+    algorithm in PyTorch float32 where the system's conditioning makes that larger."""
+    want = run(make_fn("reference"), leaves, w, torch.float64)
+    got = run(make_fn("triton"), leaves, w, torch.float32)
+    blocked = run(make_fn("blocked"), leaves, w, torch.float32)
+    names = ["output"] + [f"grad {i}" for i in range(len(leaves))]
+    report = []
+    for name, g, b, e in zip(names, got, blocked, want):
+        err, floor = rel(g, e), max(tol, 3 * rel(b, e))
+        report.append((name, err, floor))
+    assert all(err <= floor for _, err, floor in report), ", ".join(
+        f"{name} {err:.1e} (allowed {floor:.1e})" for name, err, floor in report)
+
+
+def cubit_fn(implementation, ref_norm="one-side", ref_scale=4.0):
+    def fn(q, k, v, r, s, lam):
+        return cubit_attention(q, k, v, r, s=s, lam=lam, ref_scale=ref_scale, ref_norm=ref_norm,
+                               implementation=implementation, block=32)
+    return fn
+
+
+def delta_fn(implementation):
+    def fn(q, k, v, beta):
+        return deltaformer_attention(q, k, v, beta, implementation=implementation, block=32)
+    return fn
+
+
+# --------------------------------------------------------------------------- #
+# Shapes: T = 1, T around the block of 64, T not a multiple, several B/H/D/Dv
+# --------------------------------------------------------------------------- #
+SHAPES = [(1, 1, 1, 8, 8), (1, 2, 63, 16, 16), (1, 1, 64, 16, 16), (2, 1, 65, 16, 8), (1, 2, 130, 20, 5),
+          (2, 3, 97, 64, 32)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_cubit_triton_equals_reference_forward_and_backward(shape):
+    leaves, w = cubit_case(*shape)
+    assert_close_to_reference(cubit_fn, leaves, w)
+
+
+@pytest.mark.parametrize("ref_norm", Fm.REF_NORMS)
+def test_cubit_triton_every_reference_normalisation(ref_norm):
+    leaves, w = cubit_case(1, 2, 70, 16, 16, seed=3)
+    assert_close_to_reference(lambda impl: cubit_fn(impl, ref_norm), leaves, w)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_deltaformer_triton_equals_reference_forward_and_backward(shape):
+    (q, k, v, _, _, _), w = cubit_case(*shape, seed=7)
+    beta = torch.sigmoid(randn(*shape[:3], seed=11)) * 1.5  # includes β near 0 and above 1
+    assert_close_to_reference(delta_fn, [q, k, v, beta], w)
+
+
+def test_cubit_solve_without_lrr_and_with_a_float_lambda():
+    (_, _, v, r, _, _), w = cubit_case(2, 2, 81, 16, 16, seed=5)
+
+    def solve(implementation):
+        return lambda r_, v_: cubit_solve(r_, v_, lam=0.05, implementation=implementation, block=32)
+
+    assert_close_to_reference(solve, [r, v], w)
+
+
+def test_lambda_zero_is_still_solved():
+    """λ = 0: the diagonal of P (at least 1/t) keeps the system invertible."""
+    (q, k, v, r, s, _), w = cubit_case(1, 1, 40, 8, 8, seed=9)
+    lam = torch.zeros(1, dtype=torch.float64, device=DEVICE)
+    assert_close_to_reference(lambda impl: cubit_fn(impl, ref_scale=1.0), [q, k, v, r, s, lam], w)
+
+
+def test_the_layer_runs_the_triton_solve():
+    torch.manual_seed(0)
+    mixer = build_mixer("cubit", 32, 2, implementation="triton").to(DEVICE)
+    reference = build_mixer("cubit", 32, 2, implementation="reference").to(DEVICE)
+    reference.load_state_dict(mixer.state_dict())
+    x = torch.randn(2, 50, 32, device=DEVICE)
+    assert rel(mixer(x), reference(x)) < F32_TOL
+
+
+# --------------------------------------------------------------------------- #
+# Choice of path and bad input
+# --------------------------------------------------------------------------- #
+def test_auto_picks_triton_on_cuda_in_float32_only():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "triton"
+    assert Fm._resolve_implementation("auto", cuda, True, torch.float64) == "reference"
+    assert Fm._resolve_implementation("auto", cuda, False, torch.float32) == "reference"
+    assert Fm._resolve_implementation("auto", cpu, True, torch.float32) == "reference"
+
+
+def test_half_precision_inputs_get_tf32_tiles():
+    x = torch.zeros(1)
+    assert Fm._tile_precision(x.bfloat16(), x) == "tf32"
+    assert Fm._tile_precision(x, x.double()) == "ieee"
+
+
+def test_triton_on_cpu_without_the_interpreter_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    r = torch.randn(1, 1, 4, 8)
+    with pytest.raises(ValueError, match="runs on CUDA tensors.*'blocked' or 'reference'"):
+        cubit_solve(r, r, implementation="triton")
+
+
+def test_triton_rejects_float64_and_non_causal():
+    r = torch.randn(1, 1, 4, 8, dtype=torch.float64, device=DEVICE)
+    with pytest.raises(ValueError, match="works in float32"):
+        cubit_solve(r, r, implementation="triton")
+    with pytest.raises(ValueError, match="causal"):
+        cubit_solve(r.float(), r.float(), implementation="triton", causal=False)
+
+
+def test_unknown_precision_is_a_clear_error():
+    x = torch.zeros(1, 1, 4, 8, device=DEVICE)
+    t = torch.ones(1, 1, 4, device=DEVICE)
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        triton_solve.triton_system_solve(x, x, x, t, t, strict=False, precision="fp8")
+
+
+# --------------------------------------------------------------------------- #
+# GPU only: the benchmark's shapes, bfloat16 inputs, memory
+# --------------------------------------------------------------------------- #
+@CUDA
+@pytest.mark.parametrize("t", [1024, 2000])
+def test_cuda_long_sequences_match_the_reference(t):
+    leaves, w = cubit_case(2, 8, t, 64, 64, seed=1)
+    assert_close_to_reference(cubit_fn, leaves, w)
+    (q, k, v, _, _, _), w = cubit_case(2, 8, t, 64, 64, seed=2)
+    beta = torch.sigmoid(randn(2, 8, t, seed=3))
+    assert_close_to_reference(delta_fn, [q, k, v, beta], w)
+
+
+@CUDA
+def test_cuda_bf16_inputs_use_tf32_tiles_and_stay_close():
+    leaves, w = cubit_case(2, 4, 1024, 64, 64, seed=4)
+    inputs = [x.to(torch.bfloat16) for x in leaves[:4]] + leaves[4:]
+    outs = {}
+    for implementation in ("triton", "reference"):
+        fn = cubit_fn(implementation)
+        ls = [x.detach().clone().requires_grad_() for x in inputs]
+        out = fn(*ls)
+        outs[implementation] = [out, *torch.autograd.grad((out.double() * w).sum(), ls[:4])]
+    for got, want in zip(outs["triton"], outs["reference"]):
+        assert rel(got, want) < 2e-2
+
+
+@CUDA
+def test_cuda_peak_memory_stays_linear_in_t():
+    def peak(implementation, t):
+        leaves, w = cubit_case(1, 8, t, 64, 64, seed=0)
+        ls = [x.float().requires_grad_() for x in leaves]
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        cubit_fn(implementation)(*ls).backward(w.float())
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+
+    assert peak("triton", 8192) < 3 * peak("triton", 4096)  # no T × T term
+    assert peak("triton", 4096) < 0.1 * peak("reference", 4096)
