@@ -45,3 +45,23 @@ def test_committed_speed_results_carry_their_provenance(path):
     assert result["device"] and result["torch"] and len(result["git_commit"]) == 40
     assert result["command"].startswith("python benchmarks/mixer_speed.py")
     assert any(row["mixer"] == "sdpa" and row["status"] == "ok" for row in result["rows"])
+
+
+def test_profile_mixer_prints_a_table_with_its_provenance():
+    command = [sys.executable, str(ROOT / "benchmarks" / "profile_mixer.py"), "--device", "cpu", "--mixer", "cubit",
+               "--length", "16", "--tokens", "32", "--heads", "2", "--head-dim", "4", "--rows", "5",
+               "--git-commit", "abc123"]
+    done = subprocess.run(command, check=True, timeout=300, capture_output=True, text=True)
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("CPU, torch ") and "git abc123: cubit, fp32, B=2 H=2 T=16 D=4" in first
+    assert "Self CPU time total" in done.stdout
+
+
+def test_gpu_only_rows_are_left_out_on_the_cpu_by_default(tmp_path):
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu", "--lengths", "8",
+               "--tokens", "8", "--heads", "1", "--head-dim", "4", "--warmup", "0", "--repeat", "1",
+               "--dtypes", "fp32", "--out", str(out)]
+    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    mixers = {row["mixer"] for row in json.loads(out.read_text())["rows"]}
+    assert not mixers & {"cubit-triton", "deltaformer-triton", "fla-deltaformer"} and "cubit" in mixers

@@ -239,16 +239,16 @@ def test_auto_is_the_reference_on_cpu():
     r, v, s, *_ = make_inputs(1, 2, 20, 4, 4)
     torch.testing.assert_close(cubit_solve(r, v, s=s), cubit_solve(r, v, s=s, implementation="reference"),
                                atol=0, rtol=0)
-    assert IMPLEMENTATIONS == ("auto", "reference", "blocked")
+    assert IMPLEMENTATIONS == ("auto", "reference", "blocked", "triton")
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda r, v: cubit_solve(r, v, implementation="fast"), "unknown implementation 'fast'; choose one of auto, reference, blocked"),
+    (lambda r, v: cubit_solve(r, v, implementation="fast"), "unknown implementation 'fast'; choose one of auto, reference, blocked, triton"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", causal=False), "causal"),
     (lambda r, v: cubit_attention(r, r, v, r, implementation="blocked", causal=False), "causal"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", block=0), "block"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", block=2.5), "block"),
-    (lambda r, v: build_mixer("cubit", 8, 2, implementation="triton"), "unknown implementation"),
+    (lambda r, v: build_mixer("cubit", 8, 2, implementation="fast"), "unknown implementation"),
     (lambda r, v: deltaformer_solve(r, v, v[..., 0], implementation="blocked", causal=False), "causal"),
     (lambda r, v: deltaformer_attention(r, r, v, v[..., 0], implementation="fast"), "unknown implementation"),
     (lambda r, v: build_mixer("deltaformer", 8, 2, block=-1), "block"),

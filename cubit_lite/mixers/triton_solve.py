@@ -169,14 +169,14 @@ class _TritonSystemSolve(torch.autograd.Function):
             lse = torch.empty(bh, tp, dtype=torch.float32, device=a.device)
             p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=a.device)
             kernels.row_lse[(nb, bh)](ap, bp, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
-                                      PREC=precision, **_warps(4))
+                                      PREC=precision, **_warps(8))
             dinv = _diagonal_inverses(p_diag, sp, dp)
             up = torch.empty_like(yp)
             off = torch.empty_like(yp)
             bv = _value_split(bh, dvp, a.device)
             kernels.forward_substitution[(bh, dvp // bv)](
                 ap, bp, yp, sp, lse, dinv, up, off, nb, tp, C=block, BD=bd, DV=dvp, BV=bv, PREC=precision,
-                **_warps(4))
+                **_warps(8))
             # h = P U, for c_t = dY_t · h_t in backward. With a ridge (Cubit) U can be as
             # large as Y/λ and P U = Y − λU is O(Y): take it from the equation, not from
             # the cancelling sum. DeltaFormer's U is O(Y); there β may be ~0, so sum.
@@ -204,7 +204,7 @@ class _TritonSystemSolve(torch.autograd.Function):
             bv = _value_split(bh, dvp, ap.device)
             kernels.backward_substitution[(bh, dvp // bv)](
                 ap, bp, sp, lse, dinv, dup, dy, nb, tp, C=block, BD=bd, DV=dvp, BV=bv, PREC=ctx.precision,
-                **_warps(4))
+                **_warps(8))
             c = (dy * h).sum(-1).contiguous()  # c_t = dY_t · (P U)_t
             da = torch.empty_like(ap)
             db = torch.empty_like(bp)
