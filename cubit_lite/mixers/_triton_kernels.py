@@ -37,8 +37,14 @@ def row_lse(A, Bk, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.constexpr, BD
         m = m_new
     lse = tl.where(acc > 0, m + tl.log(acc), 0.0)
     tl.store(LSE + bh * Tp + rows, lse)
-    # The loop ended on the diagonal block (j = i): its masked logits are still in hand.
-    p_diag = tl.exp(logits - lse[:, None])
+    # The diagonal block again, by the same product as in the loop's last step (j = i).
+    b = tl.load(Bk + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    logits = tl.dot(a, tl.trans(b), input_precision=PREC)
+    if STRICT:
+        keep = rows[None, :] < rows[:, None]
+    else:
+        keep = rows[None, :] <= rows[:, None]
+    p_diag = tl.where(keep, tl.exp(logits - lse[:, None]), 0.0)
     tl.store(PDIAG + (bh * NB + i) * C * C + r[:, None] * C + r[None, :], p_diag)
 
 
