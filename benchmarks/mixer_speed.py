@@ -88,6 +88,13 @@ def fla_deltaformer(x: Inputs) -> torch.Tensor:
     ``scaled_dot_product_attention`` as in our rows, so the two differ only in the
     solve. Layout changes are part of the timed call.
     """
+    import types
+
+    # fla-core's parallel.py imports fla.layers.utils (varlen padding helpers) from the full
+    # flash-linear-attention package, which fla-core does not ship; unused without cu_seqlens.
+    for name in ("fla.layers", "fla.layers.utils"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules["fla.layers.utils"].pad_input = sys.modules["fla.layers.utils"].unpad_input = None
     from fla.ops.deltaformer.parallel import ParallelDeltaformerFunction
 
     k = x["k"].transpose(1, 2).contiguous()
