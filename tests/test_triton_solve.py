@@ -29,6 +29,7 @@ if not torch.cuda.is_available():  # before cubit_lite imports the kernels
 import cubit_lite.mixers.functional as Fm  # noqa: E402
 from cubit_lite.mixers import build_mixer, cubit_attention, cubit_solve, deltaformer_attention  # noqa: E402
 from cubit_lite.mixers import triton_solve  # noqa: E402
+from cubit_lite.mixers.blocked import reference_factors, reference_scales  # noqa: E402
 
 pytest.importorskip("triton", reason="the Triton path needs the `triton` package")
 
@@ -129,6 +130,29 @@ def test_cubit_solve_without_lrr_and_with_a_float_lambda():
     assert_close_to_reference(solve, [r, v], w)
 
 
+@pytest.mark.parametrize("superblock", [64, 128])
+def test_superblocks_split_the_solve_without_changing_it(monkeypatch, superblock):
+    """T = 300 in superblocks of 1 or 2 blocks: the parallel off-diagonal kernels do most of the work."""
+    monkeypatch.setattr(triton_solve, "SUPERBLOCK", superblock)
+    assert len(triton_solve._superblocks(5)) == -(-5 * triton_solve.TRITON_BLOCK // superblock)
+    leaves, w = cubit_case(1, 2, 300, 16, 16, seed=12)
+    assert_close_to_reference(cubit_fn, leaves, w)
+    (q, k, v, _, _, _), w = cubit_case(1, 2, 300, 16, 16, seed=13)
+    beta = torch.sigmoid(randn(1, 2, 300, seed=14)) * 1.5
+    assert_close_to_reference(delta_fn, [q, k, v, beta], w)
+
+
+@pytest.mark.parametrize("ref_norm", Fm.REF_NORMS)
+def test_logit_scales_reproduce_the_reference_factors(ref_norm):
+    """ℓ = α β (r · r) of the Triton path is a bᵀ of the reference path."""
+    r = randn(2, 3, 9, 8, seed=1)
+    g = torch.tensor([0.5, 1.0, 4.0], dtype=torch.float64, device=DEVICE)
+    a, b = reference_factors(r, g, ref_norm, Fm.EPS)
+    alpha, beta = reference_scales(r, g, ref_norm, Fm.EPS)
+    torch.testing.assert_close(alpha.unsqueeze(-1) * r, a, rtol=1e-14, atol=0)
+    torch.testing.assert_close(beta.unsqueeze(-1) * r, b, rtol=1e-14, atol=0)
+
+
 def test_lambda_zero_is_still_solved():
     """λ = 0: the diagonal of P (at least 1/t) keeps the system invertible."""
     (q, k, v, r, s, _), w = cubit_case(1, 1, 40, 8, 8, seed=9)
@@ -148,8 +172,11 @@ def test_the_layer_runs_the_triton_solve():
 # --------------------------------------------------------------------------- #
 # Choice of path and bad input
 # --------------------------------------------------------------------------- #
-def test_auto_picks_triton_on_cuda_in_float32_only():
+def test_auto_is_the_reference_until_the_kernels_are_measured(monkeypatch):
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert not Fm.AUTO_PICKS_TRITON
+    assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "reference"
+    monkeypatch.setattr(Fm, "AUTO_PICKS_TRITON", True)  # the policy once switched on
     assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "triton"
     assert Fm._resolve_implementation("auto", cuda, True, torch.float64) == "reference"
     assert Fm._resolve_implementation("auto", cuda, False, torch.float32) == "reference"
@@ -181,7 +208,7 @@ def test_unknown_precision_is_a_clear_error():
     x = torch.zeros(1, 1, 4, 8, device=DEVICE)
     t = torch.ones(1, 1, 4, device=DEVICE)
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
-        triton_solve.triton_system_solve(x, x, x, t, t, strict=False, precision="fp8")
+        triton_solve.triton_system_solve(x, x, t, t, x, t, t, strict=False, precision="fp8")
 
 
 # --------------------------------------------------------------------------- #

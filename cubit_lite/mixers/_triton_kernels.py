@@ -1,7 +1,9 @@
 """Triton kernels of :mod:`cubit_lite.mixers.triton_solve` (imported only when they run).
 
-Every tensor is contiguous float32, flattened to ``(B·H, Tp, W)``; ``Tp`` is a multiple
-of the block, ``W`` a power of two, so no load needs a mask. Shapes and equations are in
+Every tensor is contiguous float32, flattened to ``(B·H, Tp, W)`` or ``(B·H, Tp)``;
+``Tp`` is a multiple of the block ``C``, ``W`` a power of two, so no load needs a mask.
+The logits are ``ℓ_tj = α_t β_j (x_t · z_j)`` (``AL``, ``BE``, ``X``, ``Z``); block
+indices ``i, j, kb`` count blocks of ``C`` tokens. Shapes and equations are in
 ``triton_solve``'s module docstring.
 """
 
@@ -10,27 +12,39 @@ import triton.language as tl
 
 
 @triton.jit
-def row_lse(A, Bk, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.constexpr, BD: tl.constexpr,
+def _logits(x, al, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, PREC: tl.constexpr):
+    """ℓ for rows ``x`` (C, BD) with row scales ``al`` against the columns ``cols``: (C, C)."""
+    z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
+    be = tl.load(BE + bh * Tp + cols)
+    return tl.dot(x, tl.trans(z), input_precision=PREC) * al[:, None] * be[None, :]
+
+
+@triton.jit
+def _allowed(rows, cols, STRICT: tl.constexpr):
+    if STRICT:
+        return cols[None, :] < rows[:, None]
+    else:
+        return cols[None, :] <= rows[:, None]
+
+
+@triton.jit
+def row_lse(X, Z, AL, BE, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.constexpr, BD: tl.constexpr,
             PREC: tl.constexpr):
-    """LSE[t] = log Σ_{j allowed} exp(a_t · b_j) (0 for an empty row) and the diagonal block
-    PDIAG[i] = P_ii = exp(ℓ_ii − lse_i) (masked), from the same logits. Grid (Tp/C, BH)."""
+    """LSE[t] = log Σ_{j allowed} exp(ℓ_tj) (0 for an empty row) and the diagonal block
+    PDIAG[i] = P_ii = exp(ℓ_ii − lse_i) (masked), from the same logits. Grid (NB, BH)."""
     i = tl.program_id(0)
     bh = tl.program_id(1)
     r = tl.arange(0, C)
     dims = tl.arange(0, BD)
     rows = i * C + r
-    a = tl.load(A + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    al = tl.load(AL + bh * Tp + rows)
     m = tl.full([C], float("-inf"), tl.float32)
     acc = tl.zeros([C], tl.float32)
     for j in range(0, i + 1):
         cols = j * C + r
-        b = tl.load(Bk + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
-        logits = tl.dot(a, tl.trans(b), input_precision=PREC)
-        if STRICT:
-            keep = cols[None, :] < rows[:, None]
-        else:
-            keep = cols[None, :] <= rows[:, None]
-        logits = tl.where(keep, logits, float("-inf"))
+        logits = _logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC)
+        logits = tl.where(_allowed(rows, cols, STRICT), logits, float("-inf"))
         m_new = tl.maximum(m, tl.max(logits, 1))
         shift = tl.where(m_new == float("-inf"), 0.0, m_new)
         acc = acc * tl.exp(m - shift) + tl.sum(tl.exp(logits - shift[:, None]), 1)
@@ -38,44 +52,64 @@ def row_lse(A, Bk, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.constexpr, BD
     lse = tl.where(acc > 0, m + tl.log(acc), 0.0)
     tl.store(LSE + bh * Tp + rows, lse)
     # The diagonal block again, by the same product as in the loop's last step (j = i).
-    b = tl.load(Bk + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-    logits = tl.dot(a, tl.trans(b), input_precision=PREC)
-    if STRICT:
-        keep = rows[None, :] < rows[:, None]
-    else:
-        keep = rows[None, :] <= rows[:, None]
-    p_diag = tl.where(keep, tl.exp(logits - lse[:, None]), 0.0)
+    logits = _logits(x, al, Z, BE, bh, Tp, rows, dims, BD, PREC)
+    p_diag = tl.where(_allowed(rows, rows, STRICT), tl.exp(logits - lse[:, None]), 0.0)
     tl.store(PDIAG + (bh * NB + i) * C * C + r[:, None] * C + r[None, :], p_diag)
 
 
 @triton.jit
-def forward_substitution(A, Bk, Y, S, LSE, DINV, U, OFF, NB, Tp, C: tl.constexpr, BD: tl.constexpr,
-                         DV: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
-    """U_i = M_ii⁻¹ (Y_i − s_i ⊙ OFF_i), OFF_i = Σ_{j<i} P_ij U_j. Grid (BH, DV/BV)."""
+def forward_offdiag(X, Z, AL, BE, LSE, U, OFF, R0, Tp, C: tl.constexpr, BD: tl.constexpr, DV: tl.constexpr,
+                    PREC: tl.constexpr):
+    """OFF_i = Σ_{j<R0} P_ij U_j for the block rows i = R0 + program 0 of one superblock,
+    whose earlier blocks are all solved: parallel over rows. Grid (R1 − R0, BH)."""
+    i = R0 + tl.program_id(0)
+    bh = tl.program_id(1)
+    r = tl.arange(0, C)
+    dims = tl.arange(0, BD)
+    vd = tl.arange(0, DV)
+    rows = i * C + r
+    x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    al = tl.load(AL + bh * Tp + rows)
+    lse = tl.load(LSE + bh * Tp + rows)
+    acc = tl.zeros([C, DV], tl.float32)
+    for j in range(0, R0):
+        cols = j * C + r
+        p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+        u_j = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
+        acc += tl.dot(p, u_j, input_precision=PREC)
+    tl.store(OFF + bh * Tp * DV + rows[:, None] * DV + vd[None, :], acc)
+
+
+@triton.jit
+def forward_local(X, Z, AL, BE, Y, S, LSE, DINV, U, OFF, R0, R1, NB, Tp, HAS_OFF: tl.constexpr, C: tl.constexpr,
+                  BD: tl.constexpr, DV: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+    """Forward substitution inside one superblock (block rows R0 … R1 − 1), in order:
+    U_i = M_ii⁻¹ (Y_i − s_i ⊙ OFF_i), OFF_i = (OFF_i from earlier superblocks) + Σ_{R0<=j<i} P_ij U_j.
+    Grid (BH, DV/BV): each program owns BV value columns."""
     bh = tl.program_id(0)
     v = tl.program_id(1)
     r = tl.arange(0, C)
     dims = tl.arange(0, BD)
     vc = v * BV + tl.arange(0, BV)
-    a_base = A + bh * Tp * BD
-    b_base = Bk + bh * Tp * BD
-    y_base = Y + bh * Tp * DV
     u_base = U + bh * Tp * DV
     off_base = OFF + bh * Tp * DV
-    for i in range(0, NB):
+    for i in range(R0, R1):
         rows = i * C + r
-        a = tl.load(a_base + rows[:, None] * BD + dims[None, :])
+        x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+        al = tl.load(AL + bh * Tp + rows)
         lse = tl.load(LSE + bh * Tp + rows)
-        acc = tl.zeros([C, BV], tl.float32)
-        for j in range(0, i):
+        if HAS_OFF:
+            acc = tl.load(off_base + rows[:, None] * DV + vc[None, :])
+        else:
+            acc = tl.zeros([C, BV], tl.float32)
+        for j in range(R0, i):
             cols = j * C + r
-            b = tl.load(b_base + cols[:, None] * BD + dims[None, :])
-            p = tl.exp(tl.dot(a, tl.trans(b), input_precision=PREC) - lse[:, None])
+            p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
             # U_j was written by this program: read it through L2 (".cg"), not a stale L1 line.
             u_j = tl.load(u_base + cols[:, None] * DV + vc[None, :], cache_modifier=".cg")
             acc += tl.dot(p, u_j, input_precision=PREC)
         s = tl.load(S + bh * Tp + rows)
-        rhs = tl.load(y_base + rows[:, None] * DV + vc[None, :]) - s[:, None] * acc
+        rhs = tl.load(Y + bh * Tp * DV + rows[:, None] * DV + vc[None, :]) - s[:, None] * acc
         dinv = tl.load(DINV + (bh * NB + i) * C * C + r[:, None] * C + r[None, :])
         u_i = tl.dot(dinv, rhs, input_precision="ieee")
         tl.store(u_base + rows[:, None] * DV + vc[None, :], u_i)
@@ -84,27 +118,53 @@ def forward_substitution(A, Bk, Y, S, LSE, DINV, U, OFF, NB, Tp, C: tl.constexpr
 
 
 @triton.jit
-def backward_substitution(A, Bk, S, LSE, DINV, DU, DY, NB, Tp, C: tl.constexpr, BD: tl.constexpr,
-                          DV: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
-    """dY_i = M_ii⁻ᵀ (dU_i − Σ_{k>i} P_kiᵀ (s ⊙ dY)_k), block columns in reverse. Grid (BH, DV/BV)."""
+def backward_offdiag(X, Z, AL, BE, S, LSE, DY, ACC, R0, R1, NB, Tp, C: tl.constexpr, BD: tl.constexpr,
+                     DV: tl.constexpr, PREC: tl.constexpr):
+    """ACC_i = Σ_{kb>=R1} P_{kb,i}ᵀ (s ⊙ dY)_kb for the block columns i = R0 + program 0 of
+    one superblock, whose later blocks are all solved: parallel over columns. Grid (R1 − R0, BH)."""
+    i = R0 + tl.program_id(0)
+    bh = tl.program_id(1)
+    r = tl.arange(0, C)
+    dims = tl.arange(0, BD)
+    vd = tl.arange(0, DV)
+    cols = i * C + r
+    acc = tl.zeros([C, DV], tl.float32)
+    for kb in range(R1, NB):
+        rows = kb * C + r
+        x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+        al = tl.load(AL + bh * Tp + rows)
+        lse = tl.load(LSE + bh * Tp + rows)
+        p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])  # (rows kb, cols i)
+        s = tl.load(S + bh * Tp + rows)
+        w = s[:, None] * tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
+        acc += tl.dot(tl.trans(p), w, input_precision=PREC)
+    tl.store(ACC + bh * Tp * DV + cols[:, None] * DV + vd[None, :], acc)
+
+
+@triton.jit
+def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_ACC: tl.constexpr,
+                   C: tl.constexpr, BD: tl.constexpr, DV: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+    """Back substitution inside one superblock, block columns R1 − 1 down to R0:
+    dY_i = M_ii⁻ᵀ (dU_i − ACC_i − Σ_{i<kb<R1} P_{kb,i}ᵀ (s ⊙ dY)_kb). Grid (BH, DV/BV)."""
     bh = tl.program_id(0)
     v = tl.program_id(1)
     r = tl.arange(0, C)
     dims = tl.arange(0, BD)
     vc = v * BV + tl.arange(0, BV)
-    a_base = A + bh * Tp * BD
-    b_base = Bk + bh * Tp * BD
     dy_base = DY + bh * Tp * DV
-    for step in range(0, NB):
-        i = NB - 1 - step
+    for step in range(0, R1 - R0):
+        i = R1 - 1 - step
         cols = i * C + r
-        b = tl.load(b_base + cols[:, None] * BD + dims[None, :])
-        acc = tl.zeros([C, BV], tl.float32)
-        for k in range(i + 1, NB):
-            rows = k * C + r
-            a = tl.load(a_base + rows[:, None] * BD + dims[None, :])
+        if HAS_ACC:
+            acc = tl.load(ACC + bh * Tp * DV + cols[:, None] * DV + vc[None, :])
+        else:
+            acc = tl.zeros([C, BV], tl.float32)
+        for kb in range(i + 1, R1):
+            rows = kb * C + r
+            x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+            al = tl.load(AL + bh * Tp + rows)
             lse = tl.load(LSE + bh * Tp + rows)
-            p = tl.exp(tl.dot(a, tl.trans(b), input_precision=PREC) - lse[:, None])  # (rows k, cols i)
+            p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
             s = tl.load(S + bh * Tp + rows)
             w = s[:, None] * tl.load(dy_base + rows[:, None] * DV + vc[None, :], cache_modifier=".cg")
             acc += tl.dot(tl.trans(p), w, input_precision=PREC)
@@ -116,63 +176,62 @@ def backward_substitution(A, Bk, S, LSE, DINV, DU, DY, NB, Tp, C: tl.constexpr, 
 
 
 @triton.jit
-def _logit_grad_tile(a, b, lse, s, c, dy, u, rows, cols, STRICT: tl.constexpr, PREC: tl.constexpr):
+def _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT: tl.constexpr,
+                     BD: tl.constexpr, PREC: tl.constexpr):
     """dℓ on one tile: s_t P_tj (c_t − dY_t · u_j), zero outside the mask."""
-    p = tl.exp(tl.dot(a, tl.trans(b), input_precision=PREC) - lse[:, None])
-    if STRICT:
-        keep = cols[None, :] < rows[:, None]
-    else:
-        keep = cols[None, :] <= rows[:, None]
-    p = tl.where(keep, p, 0.0)
+    p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+    p = tl.where(_allowed(rows, cols, STRICT), p, 0.0)
     dp = tl.dot(dy, tl.trans(u), input_precision=PREC)
     return s[:, None] * p * (c[:, None] - dp)
 
 
 @triton.jit
-def grad_rows(A, Bk, U, DY, S, LSE, CV, DA, Tp, STRICT: tl.constexpr, G: tl.constexpr, BD: tl.constexpr,
+def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, Tp, STRICT: tl.constexpr, GB: tl.constexpr, BD: tl.constexpr,
               DV: tl.constexpr, PREC: tl.constexpr):
-    """da_t = Σ_{j<=t} dℓ_tj b_j for one block of rows. Grid (Tp/G, BH)."""
+    """G_t = Σ_{j<=t} dℓ_tj β_j z_j for one block of GB rows (dx = α G). Grid (Tp/GB, BH)."""
     i = tl.program_id(0)
     bh = tl.program_id(1)
-    r = tl.arange(0, G)
+    r = tl.arange(0, GB)
     dims = tl.arange(0, BD)
     vd = tl.arange(0, DV)
-    rows = i * G + r
-    a = tl.load(A + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    rows = i * GB + r
+    x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    al = tl.load(AL + bh * Tp + rows)
     lse = tl.load(LSE + bh * Tp + rows)
     s = tl.load(S + bh * Tp + rows)
     c = tl.load(CV + bh * Tp + rows)
     dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
-    acc = tl.zeros([G, BD], tl.float32)
+    acc = tl.zeros([GB, BD], tl.float32)
     for j in range(0, i + 1):
-        cols = j * G + r
-        b = tl.load(Bk + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
+        cols = j * GB + r
         u = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
-        ds = _logit_grad_tile(a, b, lse, s, c, dy, u, rows, cols, STRICT, PREC)
-        acc += tl.dot(ds, b, input_precision=PREC)
-    tl.store(DA + bh * Tp * BD + rows[:, None] * BD + dims[None, :], acc)
+        ds = _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
+        be = tl.load(BE + bh * Tp + cols)
+        acc += tl.dot(ds * be[None, :], z, input_precision=PREC)
+    tl.store(G + bh * Tp * BD + rows[:, None] * BD + dims[None, :], acc)
 
 
 @triton.jit
-def grad_cols(A, Bk, U, DY, S, LSE, CV, DB, Tp, NG, STRICT: tl.constexpr, G: tl.constexpr,
+def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, H, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
               BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
-    """db_j = Σ_{t>=j} dℓ_tj a_t for one block of columns. Grid (Tp/G, BH)."""
+    """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H). Grid (Tp/GB, BH)."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
-    r = tl.arange(0, G)
+    r = tl.arange(0, GB)
     dims = tl.arange(0, BD)
     vd = tl.arange(0, DV)
-    cols = j * G + r
-    b = tl.load(Bk + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
+    cols = j * GB + r
     u = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
-    acc = tl.zeros([G, BD], tl.float32)
+    acc = tl.zeros([GB, BD], tl.float32)
     for i in range(j, NG):
-        rows = i * G + r
-        a = tl.load(A + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+        rows = i * GB + r
+        x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+        al = tl.load(AL + bh * Tp + rows)
         lse = tl.load(LSE + bh * Tp + rows)
         s = tl.load(S + bh * Tp + rows)
         c = tl.load(CV + bh * Tp + rows)
         dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
-        ds = _logit_grad_tile(a, b, lse, s, c, dy, u, rows, cols, STRICT, PREC)
-        acc += tl.dot(tl.trans(ds), a, input_precision=PREC)
-    tl.store(DB + bh * Tp * BD + cols[:, None] * BD + dims[None, :], acc)
+        ds = _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        acc += tl.dot(tl.trans(ds * al[:, None]), x, input_precision=PREC)
+    tl.store(H + bh * Tp * BD + cols[:, None] * BD + dims[None, :], acc)

@@ -58,6 +58,7 @@ __all__ = [
     "reference_columns",
     "reference_factors",
     "reference_rows",
+    "reference_scales",
 ]
 
 DEFAULT_BLOCK = 64
@@ -193,6 +194,21 @@ def reference_columns(r: Tensor, ref_scale, ref_norm: str, eps: float) -> Tensor
     if ref_norm == "none":
         return r * (g / math.sqrt(r.shape[-1]))
     return g * r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def reference_scales(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:
+    """``(α, β)``, each ``(B, H, T)``, with ``a = α r`` and ``b = β r`` (:func:`reference_factors`).
+
+    The Triton path forms ``ℓ_tj = α_t β_j (r_t · r_j)`` from the raw ``r``:
+    ``α = 1`` (``1 / max(‖r‖, ε)`` for ``"both"``), ``β = g / max(‖r‖, ε)``
+    (``g / √D`` for ``"none"``). Differentiable torch ops, like the factors.
+    """
+    ones = torch.ones(r.shape[:-1], dtype=r.dtype, device=r.device)
+    g = ref_scale.to(r).reshape(1, -1, 1) if isinstance(ref_scale, Tensor) else float(ref_scale)
+    if ref_norm == "none":
+        return ones, ones * (g / math.sqrt(r.shape[-1]))
+    inverse_norm = 1.0 / r.norm(dim=-1).clamp_min(eps)
+    return (inverse_norm if ref_norm == "both" else ones), g * inverse_norm
 
 
 def reference_factors(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:

@@ -40,7 +40,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .blocked import cubit_blocked_solve, deltaformer_blocked_solve, reference_columns, reference_factors, reference_rows
+from .blocked import (
+    cubit_blocked_solve,
+    deltaformer_blocked_solve,
+    reference_columns,
+    reference_rows,
+    reference_scales,
+)
 from .triton_solve import interpreting, triton_available, triton_system_solve
 
 __all__ = [
@@ -89,9 +95,10 @@ IMPLEMENTATIONS = ("auto", "reference", "blocked", "triton")
 * ``"triton"``: the same scheme as fused Triton kernels
   (:mod:`cubit_lite.mixers.triton_solve`); causal only, CUDA, float32 work dtype
   (TF32 tile products when the inputs are bfloat16 or float16).
-* ``"auto"``: ``"triton"`` for a causal solve on a CUDA device when Triton is
-  installed and the inputs are not float64; ``"reference"`` otherwise (on a CPU the
-  dense path is the fastest at the book's sizes).
+* ``"auto"``: for now ``"reference"`` everywhere. The switch to ``"triton"`` on CUDA
+  (:data:`AUTO_PICKS_TRITON`) waits for the superblock kernels to be compiled and
+  measured on a GPU; the first, single-level kernels were correct there but slower
+  than the reference path in float32 (``results/mixer_speed_triton_fp32_h200.json``).
 
 The same choice applies to :func:`deltaformer_solve` / :func:`deltaformer_attention`."""
 
@@ -181,10 +188,15 @@ def _check_implementation(implementation: str, causal: bool, block: int) -> None
         raise ValueError(f"block (rows per block of the blocked solve) must be a positive integer; got {block!r}")
 
 
+AUTO_PICKS_TRITON = False
+"""Whether ``implementation="auto"`` runs the Triton kernels for a causal float32 solve on CUDA."""
+
+
 def _resolve_implementation(implementation: str, device: torch.device, causal: bool, work: torch.dtype) -> str:
     """``"auto"`` → the path to run (see :data:`IMPLEMENTATIONS`); checks that ``"triton"`` can run."""
     if implementation == "auto":
-        fast = causal and device.type == "cuda" and work == torch.float32 and triton_available()
+        fast = (AUTO_PICKS_TRITON and causal and device.type == "cuda" and work == torch.float32
+                and triton_available())
         return "triton" if fast else "reference"
     if implementation == "triton":
         if not triton_available():
@@ -410,10 +422,10 @@ def _cubit_solve(
         if path == "blocked":
             return cubit_blocked_solve(r, rhs, lam, ref_scale, ref_norm, EPS, block)
         if path == "triton":
-            a, b = reference_factors(r, ref_scale, ref_norm, EPS)
+            alpha, beta = reference_scales(r, ref_scale, ref_norm, EPS)  # ℓ_tj = α_t β_j r_t · r_j
             ones = torch.ones(r.shape[:3], dtype=work, device=r.device)
             ridge = _per_head(lam, r).reshape(1, -1, 1).expand_as(ones) if isinstance(lam, Tensor) else ones * lam
-            return triton_system_solve(a, b, rhs, ones, ridge, strict=False, precision=precision)
+            return triton_system_solve(r, r, alpha, beta, rhs, ones, ridge, strict=False, precision=precision)
         p = _reference_kernel(r, ref_scale, ref_norm, causal)  # (B, H, T, T)
         return _solve(_add_ridge(p, lam), rhs, causal)  # (P + λI)⁻¹ S V
 
@@ -449,8 +461,8 @@ def cubit_solve(
         ref_scale, ref_norm: as in :func:`reference_kernel`.
         implementation: one of :data:`IMPLEMENTATIONS`. ``"blocked"`` and ``"triton"``
             never form ``P`` (blocked forward substitution, in PyTorch or as Triton
-            kernels) and need ``causal=True``; ``"auto"`` picks ``"triton"`` on a CUDA
-            device, ``"reference"`` elsewhere.
+            kernels) and need ``causal=True``; ``"auto"`` is ``"reference"`` for now
+            (see :data:`IMPLEMENTATIONS`).
         block: rows per block of the ``"blocked"`` solve (``T`` need not be a
             multiple; the Triton kernels use their own block of 64).
 
@@ -618,7 +630,8 @@ def _deltaformer_solve(
             return deltaformer_blocked_solve(k, v, beta, block)  # never forms L
         if path == "triton":
             ones = torch.ones(k.shape[:3], dtype=work, device=k.device)
-            return triton_system_solve(k / math.sqrt(k.shape[-1]), k, v, beta, ones, strict=True, precision=precision)
+            scale = ones / math.sqrt(k.shape[-1])  # ℓ_tj = k_t · k_j / √D
+            return triton_system_solve(k, k, scale, ones, v, beta, ones, strict=True, precision=precision)
         return _delta_solve(_deltaformer_kernel(k, causal), beta, v, causal)
 
 

@@ -2,39 +2,52 @@
 
 Both systems have one shape (CUBIT_MATH.md §3, §4):
 
-    ``M U = Y``,   ``M = diag(s) P + diag(d)``,   ``P = rowsoftmax_mask(a bᵀ)``
+    ``M U = Y``,   ``M = diag(s) P + diag(d)``,   ``P = rowsoftmax_mask(ℓ)``,
+    ``ℓ_tj = α_t β_j (x_t · z_j)``
 
-* Cubit: ``s = 1``, ``d = λ_h``, the mask keeps ``j <= t``;
-* DeltaFormer: ``s = β``, ``d = 1``, the mask keeps ``j < t`` (the first row is empty).
+* Cubit: ``x = z = r``, ``α``, ``β`` the normalisations and the scale ``g`` of
+  :func:`~cubit_lite.mixers.blocked.reference_factors` (so ``ℓ = a bᵀ`` with
+  ``a = α x``, ``b = β z``), ``s = 1``, ``d = λ_h``; the mask keeps ``j <= t``.
+* DeltaFormer: ``x = z = k``, ``α = 1/√D``, ``β = 1``, ``s = β_t`` (the write
+  strength), ``d = 1``; the mask keeps ``j < t`` (the first row is empty).
 
-The blocked scheme of :mod:`cubit_lite.mixers.blocked` is split into kernels so that
-``P`` is never stored and every tile of it is recomputed in registers:
+Keeping the raw vectors ``x, z`` apart from the scales matters for half-precision
+inputs: their values are exact in TF32, so the tensor-core products ``x_t · z_j`` lose
+nothing and only the float32 scaling rounds.
 
-1. ``lse`` — every row's log-sum-exp over its allowed columns (parallel over row
-   blocks, online like flash attention). It depends on ``a`` and ``b`` only, so the
-   normalisation of ``P`` is known before any ``U`` is.
-2. The diagonal blocks ``P_ii`` (``C × C``, ``T·C`` numbers per head), written by the
-   same kernel from the same logits as ``lse`` (so each row of ``P`` sums to one in
-   float32), and the inverses of ``M_ii``, by batched PyTorch triangular solves.
-3. Forward substitution, one program per (batch·head, slice of value columns), looping
-   over block rows in order: ``U_i = M_ii⁻¹ (Y_i − s_i ⊙ Σ_{j<i} P_ij U_j)``, each
-   ``P_ij`` recomputed as ``exp(a_i b_jᵀ − lse_i)``.
-4. Backward substitution in reverse for ``dY = M⁻ᵀ dU``:
-   ``dY_i = M_ii⁻ᵀ (dU_i − Σ_{k>i} P_kiᵀ (s ⊙ dY)_k)``.
-5. With ``h = P U`` and ``c_t = dY_t · h_t`` the logit gradient is
-   ``dℓ_tj = s_t P_tj (c_t − dY_t · u_j)`` (module docstring of ``blocked``), and
-   ``da = dℓ b``, ``db = dℓᵀ a`` come from two parallel kernels shaped like flash
-   attention's backward; ``ds_t = −c_t``, ``dd_t = −dY_t · u_t``.
+The blocked scheme of :mod:`cubit_lite.mixers.blocked` runs as kernels that never
+store ``P`` and recompute every tile of it in registers. With blocks of ``C = 64``
+tokens grouped into superblocks of ``SUPERBLOCK`` tokens:
 
-Tokens are padded to a multiple of the block (zeros in ``a``, ``b``, ``Y``; the padded
-rows come after every real row, so causality keeps them out of the real solution, and
-their ``dY`` is zero), feature widths to a power of two of at least 16 (zeros do not
-change a dot product).
+1. ``lse`` — each row's log-sum-exp over its allowed columns (parallel over row
+   blocks, online like flash attention). It depends on the logits only, so the
+   normalisation of ``P`` is known before any ``U`` is. The same kernel writes the
+   diagonal blocks ``P_ii`` from the same logits (each row of ``P`` sums to one in
+   float32); PyTorch inverts the ``C × C`` blocks ``M_ii`` in one batched call.
+2. Forward substitution, superblock by superblock. First, in parallel over the
+   superblock's block rows, the contribution of everything already solved:
+   ``OFF_i = Σ_{j < R0} P_ij U_j`` (``forward_offdiag``, shaped like attention with a
+   known ``lse``). Then, inside the superblock, block row by block row (one program
+   per batch·head and slice of value columns): ``U_i = M_ii⁻¹ (Y_i − s_i ⊙ (OFF_i +
+   Σ_{R0 <= j < i} P_ij U_j))`` (``forward_local``). Only the short in-superblock
+   chains are sequential; most of the work is parallel.
+3. Backward substitution ``dY = M⁻ᵀ dU`` the same way in reverse:
+   ``dY_i = M_ii⁻ᵀ (dU_i − Σ_{kb > i} P_{kb,i}ᵀ (s ⊙ dY)_kb)``.
+4. With ``h = P U`` and ``c_t = dY_t · h_t`` the logit gradient is
+   ``dℓ_tj = s_t P_tj (c_t − dY_t · u_j)`` (module docstring of ``blocked``); two
+   parallel kernels shaped like flash attention's backward give
+   ``G = dℓ (β ⊙ z)`` and ``H = dℓᵀ (α ⊙ x)``, so ``dx = α G``, ``dα = Σ x G``,
+   ``dz = β H``, ``dβ = Σ z H``; and ``ds_t = −c_t``, ``dd_t = −dY_t · u_t``.
+
+Tokens are padded to a multiple of the block (zeros in ``x``, ``z``, ``Y``; ones in the
+scales and the diagonal: the padded rows come after every real row, so causality keeps
+them out of the real solution, and their ``dY`` is zero), feature widths to a power of
+two of at least 16 (zeros do not change a dot product).
 
 Precision: the kernels read and write float32 and accumulate in float32. ``precision``
 picks how the tile products are formed: ``"ieee"`` (true float32, the default for
-float32 inputs) or ``"tf32"`` (tensor cores; what the layers use when their inputs are
-bfloat16 or float16). The product with ``M_ii⁻¹`` is always ``"ieee"``.
+float32 inputs) or ``"tf32"`` (tensor cores; used when the inputs are bfloat16 or
+float16). The product with ``M_ii⁻¹`` is always ``"ieee"``.
 
 Triton is imported only when these kernels are used: CPU-only installs never need it,
 and with ``TRITON_INTERPRET=1`` the same kernels run on the CPU (slowly) for tests.
@@ -49,10 +62,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PRECISIONS", "TRITON_BLOCK", "triton_available", "triton_system_solve"]
+__all__ = ["PRECISIONS", "SUPERBLOCK", "TRITON_BLOCK", "triton_available", "triton_system_solve"]
 
 TRITON_BLOCK = 64
-"""Rows per block ``C`` of the sequential kernels (a power of two, at least 16)."""
+"""Rows per block ``C`` of the substitutions (a power of two, at least 16)."""
+
+SUPERBLOCK = 512
+"""Tokens per superblock (a multiple of :data:`TRITON_BLOCK`): the sequential chains are
+this long; everything between superblocks runs in parallel."""
 
 PRECISIONS = ("ieee", "tf32")
 """How the kernels form tile products: true float32, or TF32 tensor cores."""
@@ -135,6 +152,12 @@ def _value_split(bh: int, dv: int, device: torch.device) -> int:
     return bv
 
 
+def _superblocks(nb: int) -> list[tuple[int, int]]:
+    """``(R0, R1)`` block ranges of the superblocks that cover ``nb`` blocks."""
+    per = SUPERBLOCK // TRITON_BLOCK
+    return [(r0, min(r0 + per, nb)) for r0 in range(0, nb, per)]
+
+
 def _warps(n: int) -> dict:
     return {} if interpreting() else {"num_warps": n}
 
@@ -152,31 +175,37 @@ def _diagonal_inverses(p_diag: Tensor, s: Tensor, d: Tensor) -> Tensor:
 
 
 class _TritonSystemSolve(torch.autograd.Function):
-    """``U = (diag(s) P + diag(d))⁻¹ Y``; see the module docstring for the kernels."""
+    """``U = (diag(s) P + diag(d))⁻¹ Y``, ``ℓ = diag(α) x zᵀ diag(β)``; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, a, b, y, s, d, strict: bool, precision: str):
+    def forward(ctx, x, z, al, be, y, s, d, strict: bool, precision: str):
         kernels = _kernels()
-        bsz, heads, t, dk = a.shape
+        bsz, heads, t, dk = x.shape
         dv = y.shape[-1]
         block = TRITON_BLOCK
         tp = -(-t // block) * block
         bd, dvp = _width(dk), _width(dv)
         nb, bh = tp // block, bsz * heads
-        with torch.autocast(device_type=a.device.type, enabled=False):
-            ap, bp, yp = _pad(a, tp, bd), _pad(b, tp, bd), _pad(y, tp, dvp)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            xp, zp, yp = _pad(x, tp, bd), _pad(z, tp, bd), _pad(y, tp, dvp)
+            alp, bep = _pad(al, tp, value=1.0), _pad(be, tp, value=1.0)
             sp, dp = _pad(s, tp, value=1.0), _pad(d, tp, value=1.0)
-            lse = torch.empty(bh, tp, dtype=torch.float32, device=a.device)
-            p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=a.device)
-            kernels.row_lse[(nb, bh)](ap, bp, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
+            logits = (xp, zp, alp, bep)
+            lse = torch.empty(bh, tp, dtype=torch.float32, device=x.device)
+            p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=x.device)
+            kernels.row_lse[(nb, bh)](*logits, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
                                       PREC=precision, **_warps(8))
             dinv = _diagonal_inverses(p_diag, sp, dp)
             up = torch.empty_like(yp)
             off = torch.empty_like(yp)
-            bv = _value_split(bh, dvp, a.device)
-            kernels.forward_substitution[(bh, dvp // bv)](
-                ap, bp, yp, sp, lse, dinv, up, off, nb, tp, C=block, BD=bd, DV=dvp, BV=bv, PREC=precision,
-                **_warps(8))
+            bv = _value_split(bh, dvp, x.device)
+            for r0, r1 in _superblocks(nb):
+                if r0 > 0:
+                    kernels.forward_offdiag[(r1 - r0, bh)](*logits, lse, up, off, r0, tp, C=block, BD=bd, DV=dvp,
+                                                           PREC=precision, **_warps(8))
+                kernels.forward_local[(bh, dvp // bv)](*logits, yp, sp, lse, dinv, up, off, r0, r1, nb, tp,
+                                                       HAS_OFF=r0 > 0, C=block, BD=bd, DV=dvp, BV=bv,
+                                                       PREC=precision, **_warps(8))
             # h = P U, for c_t = dY_t · h_t in backward. With a ridge (Cubit) U can be as
             # large as Y/λ and P U = Y − λU is O(Y): take it from the equation, not from
             # the cancelling sum. DeltaFormer's U is O(Y); there β may be ~0, so sum.
@@ -185,69 +214,82 @@ class _TritonSystemSolve(torch.autograd.Function):
             else:
                 h = (yp - dp.unsqueeze(-1) * up) / sp.unsqueeze(-1)
         ctx.strict, ctx.precision, ctx.shape = strict, precision, (bsz, heads, t, dk, dv)
-        ctx.save_for_backward(ap, bp, up, h, sp, lse, dinv)
+        ctx.save_for_backward(xp, zp, alp, bep, up, h, sp, lse, dinv)
         return up[:, :t, :dv].reshape(bsz, heads, t, dv)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_u):
         kernels = _kernels()
-        ap, bp, up, h, sp, lse, dinv = ctx.saved_tensors
+        xp, zp, alp, bep, up, h, sp, lse, dinv = ctx.saved_tensors
         bsz, heads, t, dk, dv = ctx.shape
-        bh, tp, bd = ap.shape
+        bh, tp, bd = xp.shape
         dvp = up.shape[-1]
         block = TRITON_BLOCK
         nb = tp // block
-        with torch.autocast(device_type=ap.device.type, enabled=False):
+        logits = (xp, zp, alp, bep)
+        with torch.autocast(device_type=xp.device.type, enabled=False):
             dup = _pad(grad_u.to(torch.float32), tp, dvp)
             dy = torch.empty_like(dup)
-            bv = _value_split(bh, dvp, ap.device)
-            kernels.backward_substitution[(bh, dvp // bv)](
-                ap, bp, sp, lse, dinv, dup, dy, nb, tp, C=block, BD=bd, DV=dvp, BV=bv, PREC=ctx.precision,
-                **_warps(8))
+            acc = torch.empty_like(dup)
+            bv = _value_split(bh, dvp, xp.device)
+            for r0, r1 in reversed(_superblocks(nb)):
+                if r1 < nb:
+                    kernels.backward_offdiag[(r1 - r0, bh)](*logits, sp, lse, dy, acc, r0, r1, nb, tp, C=block,
+                                                            BD=bd, DV=dvp, PREC=ctx.precision, **_warps(8))
+                kernels.backward_local[(bh, dvp // bv)](*logits, sp, lse, dinv, dup, dy, acc, r0, r1, nb, tp,
+                                                        HAS_ACC=r1 < nb, C=block, BD=bd, DV=dvp, BV=bv,
+                                                        PREC=ctx.precision, **_warps(8))
             c = (dy * h).sum(-1).contiguous()  # c_t = dY_t · (P U)_t
-            da = torch.empty_like(ap)
-            db = torch.empty_like(bp)
+            g = torch.empty_like(xp)
+            hh = torch.empty_like(zp)
             ng = tp // _GRAD_BLOCK
-            common = dict(STRICT=ctx.strict, G=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision, **_warps(4))
-            kernels.grad_rows[(ng, bh)](ap, bp, up, dy, sp, lse, c, da, tp, **common)
-            kernels.grad_cols[(ng, bh)](ap, bp, up, dy, sp, lse, c, db, tp, ng, **common)
-            grad_s = -c
-            grad_d = -(dy * up).sum(-1)
+            common = dict(STRICT=ctx.strict, GB=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision, **_warps(4))
+            kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, c, g, tp, **common)
+            kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, hh, tp, ng, **common)
+            grads = {
+                "x": alp.unsqueeze(-1) * g, "z": bep.unsqueeze(-1) * hh,
+                "al": (xp * g).sum(-1), "be": (zp * hh).sum(-1),
+                "y": dy, "s": -c, "d": -(dy * up).sum(-1),
+            }
 
         def unpad(x, width=None):
             if x.dim() == 2:
                 return x[:, :t].reshape(bsz, heads, t)
             return x[:, :t, :width].reshape(bsz, heads, t, width)
 
-        return (unpad(da, dk), unpad(db, dk), unpad(dy, dv),
-                unpad(grad_s) if ctx.needs_input_grad[3] else None,
-                unpad(grad_d) if ctx.needs_input_grad[4] else None, None, None)
+        widths = {"x": dk, "z": dk, "y": dv}
+        names = ("x", "z", "al", "be", "y", "s", "d")
+        return (*(unpad(grads[n], widths.get(n)) if ctx.needs_input_grad[i] else None for i, n in enumerate(names)),
+                None, None)
 
 
-def triton_system_solve(a: Tensor, b: Tensor, y: Tensor, s: Tensor, d: Tensor, *, strict: bool,
-                        precision: str = "ieee") -> Tensor:
-    """``U = (diag(s) P + diag(d))⁻¹ Y``, ``P = rowsoftmax`` of ``a bᵀ`` over ``j <= t`` (``j < t`` if strict).
+def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor, s: Tensor, d: Tensor, *,
+                        strict: bool, precision: str = "ieee") -> Tensor:
+    """``U = (diag(s) P + diag(d))⁻¹ Y``, ``P`` the row softmax of ``ℓ_tj = α_t β_j (x_t · z_j)``
+    over ``j <= t`` (``j < t`` if strict).
 
     Args:
-        a, b: ``(B, H, T, D)`` float32, logits ``a_t · b_j``.
+        x, z: ``(B, H, T, D)`` float32 row and column vectors of the logits.
+        al, be: ``(B, H, T)`` float32 row and column scales ``α``, ``β``.
         y: ``(B, H, T, Dv)`` float32.
-        s, d: ``(B, H, T)`` float32 row scale and diagonal (Cubit: ``1`` and ``λ``;
-            DeltaFormer: ``β`` and ``1``). ``M`` must be invertible: ``d_t + s_t P_tt ≠ 0``;
-            with ``strict=False`` also ``s_t ≠ 0`` (backward takes ``P U = (Y − dU)/s``).
+        s, d: ``(B, H, T)`` float32 row scale and diagonal of ``M`` (Cubit: ``1`` and
+            ``λ``; DeltaFormer: ``β`` and ``1``). ``M`` must be invertible:
+            ``d_t + s_t P_tt ≠ 0``; with ``strict=False`` also ``s_t ≠ 0`` (backward
+            takes ``P U = (Y − dU)/s``).
         strict: exclude the diagonal from the softmax (DeltaFormer).
         precision: ``"ieee"`` or ``"tf32"``, see :data:`PRECISIONS`.
 
-    Returns ``U`` ``(B, H, T, Dv)`` float32; differentiable in ``a, b, y, s, d``. Needs
-    CUDA tensors, or CPU tensors with ``TRITON_INTERPRET=1``.
+    Returns ``U`` ``(B, H, T, Dv)`` float32; differentiable in every tensor argument.
+    Needs CUDA tensors, or CPU tensors with ``TRITON_INTERPRET=1``.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if not triton_available():
         raise RuntimeError("the Triton solve needs the `triton` package (it comes with PyTorch's CUDA wheels)")
-    if a.device.type != "cuda" and not interpreting():
-        raise RuntimeError(f"the Triton solve runs on CUDA tensors (or with TRITON_INTERPRET=1); got {a.device}")
-    for name, x in (("a", a), ("b", b), ("y", y), ("s", s), ("d", d)):
-        if x.dtype != torch.float32:
-            raise TypeError(f"the Triton solve works in float32; {name} is {x.dtype}")
-    return _TritonSystemSolve.apply(a, b, y, s, d, bool(strict), precision)
+    if x.device.type != "cuda" and not interpreting():
+        raise RuntimeError(f"the Triton solve runs on CUDA tensors (or with TRITON_INTERPRET=1); got {x.device}")
+    for name, v in (("x", x), ("z", z), ("al", al), ("be", be), ("y", y), ("s", s), ("d", d)):
+        if v.dtype != torch.float32:
+            raise TypeError(f"the Triton solve works in float32; {name} is {v.dtype}")
+    return _TritonSystemSolve.apply(x, z, al, be, y, s, d, bool(strict), precision)
