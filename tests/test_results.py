@@ -67,7 +67,10 @@ def test_every_result_file_records_its_provenance(path):
     import re
 
     result = json.loads(path.read_text(encoding="utf-8"))
-    assert "H100" in result["device"] and result["torch"]
+    assert re.search(r"\bH(100|200)\b", result["device"]) and result["torch"]
+    for gpu in ("h100", "h200"):  # a file named for its GPU was made on it
+        if f"_{gpu}" in path.name:
+            assert gpu.upper() in result["device"], (path.name, result["device"])
     assert re.fullmatch(r"[0-9a-f]{40}", result["git_commit"])
     assert result["command"].startswith(("python benchmarks/", "python experiments/"))
     if path.name.startswith("lm_"):
