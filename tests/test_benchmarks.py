@@ -65,3 +65,14 @@ def test_gpu_only_rows_are_left_out_on_the_cpu_by_default(tmp_path):
     subprocess.run(command, check=True, timeout=300, capture_output=True)
     mixers = {row["mixer"] for row in json.loads(out.read_text())["rows"]}
     assert not mixers & {"cubit-triton", "deltaformer-triton", "fla-deltaformer"} and "cubit" in mixers
+
+
+def test_gpu_suite_script_parses_and_names_real_rows():
+    script = ROOT / "benchmarks" / "gpu_suite.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import mixer_speed
+
+    line = next(line for line in script.read_text().splitlines() if line.startswith("mixers="))
+    rows = line.split("=", 1)[1].strip('"').split()
+    assert rows and set(rows) <= set(mixer_speed.MIXERS)

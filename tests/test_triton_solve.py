@@ -187,6 +187,19 @@ def test_half_precision_inputs_get_tf32_tiles():
     x = torch.zeros(1)
     assert Fm._tile_precision(x.bfloat16(), x) == "tf32"
     assert Fm._tile_precision(x, x.double()) == "ieee"
+    with triton_solve.float32_tiles("tf32x3"):
+        assert Fm._tile_precision(x) == "tf32x3"
+        assert Fm._tile_precision(x.half()) == "tf32"
+    assert Fm._tile_precision(x) == "ieee"
+    with pytest.raises(ValueError, match="unknown precision 'tf16'"), triton_solve.float32_tiles("tf16"):
+        pass
+
+
+def test_tf32x3_tiles_are_accepted_by_the_kernels():
+    """The interpreter computes every product in float32, so this checks the plumbing only."""
+    leaves, w = cubit_case(1, 1, 40, 16, 16, seed=21)
+    with triton_solve.float32_tiles("tf32x3"):
+        assert_close_to_reference(cubit_fn, leaves, w)
 
 
 def test_triton_on_cpu_without_the_interpreter_is_a_clear_error(monkeypatch):

@@ -47,6 +47,7 @@ from .blocked import (
     reference_rows,
     reference_scales,
 )
+from . import triton_solve
 from .triton_solve import interpreting, triton_available, triton_system_solve
 
 __all__ = [
@@ -212,8 +213,11 @@ def _resolve_implementation(implementation: str, device: torch.device, causal: b
 
 
 def _tile_precision(*tensors: Tensor) -> str:
-    """``"tf32"`` when the caller's inputs are half precision (they carry no more), else ``"ieee"``."""
-    return "tf32" if any(t.dtype in (torch.float16, torch.bfloat16) for t in tensors) else "ieee"
+    """``"tf32"`` when the caller's inputs are half precision (exact in TF32), else
+    :data:`cubit_lite.mixers.triton_solve.FLOAT32_PRECISION` (``"ieee"`` unless changed)."""
+    if any(t.dtype in (torch.float16, torch.bfloat16) for t in tensors):
+        return "tf32"
+    return triton_solve.FLOAT32_PRECISION
 
 
 def _check_scale(scale) -> None:

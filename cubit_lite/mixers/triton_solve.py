@@ -45,9 +45,11 @@ them out of the real solution, and their ``dY`` is zero), feature widths to a po
 two of at least 16 (zeros do not change a dot product).
 
 Precision: the kernels read and write float32 and accumulate in float32. ``precision``
-picks how the tile products are formed: ``"ieee"`` (true float32, the default for
-float32 inputs) or ``"tf32"`` (tensor cores; used when the inputs are bfloat16 or
-float16). The product with ``M_ii⁻¹`` is always ``"ieee"``.
+picks how the tile products are formed: ``"ieee"`` (true float32 on the FMA units, the
+default for float32 inputs), ``"tf32x3"`` (three TF32 tensor-core products, close to
+float32; opt in with :func:`float32_tiles`) or ``"tf32"`` (one tensor-core product;
+used when the inputs are bfloat16 or float16). The product with ``M_ii⁻¹`` is always
+``"ieee"``.
 
 Triton is imported only when these kernels are used: CPU-only installs never need it,
 and with ``TRITON_INTERPRET=1`` the same kernels run on the CPU (slowly) for tests.
@@ -55,6 +57,7 @@ and with ``TRITON_INTERPRET=1`` the same kernels run on the CPU (slowly) for tes
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -62,7 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PRECISIONS", "SUPERBLOCK", "TRITON_BLOCK", "triton_available", "triton_system_solve"]
+__all__ = ["PRECISIONS", "SUPERBLOCK", "TRITON_BLOCK", "float32_tiles", "triton_available", "triton_system_solve"]
 
 TRITON_BLOCK = 64
 """Rows per block ``C`` of the substitutions (a power of two, at least 16)."""
@@ -71,8 +74,27 @@ SUPERBLOCK = 512
 """Tokens per superblock (a multiple of :data:`TRITON_BLOCK`): the sequential chains are
 this long; everything between superblocks runs in parallel."""
 
-PRECISIONS = ("ieee", "tf32")
-"""How the kernels form tile products: true float32, or TF32 tensor cores."""
+PRECISIONS = ("ieee", "tf32x3", "tf32")
+"""How the kernels form tile products: true float32 (FMA units), three TF32 tensor-core
+products that together carry float32's precision, or one TF32 product."""
+
+FLOAT32_PRECISION = "ieee"
+"""The tile precision used for float32 inputs (half-precision inputs always get
+``"tf32"``, which is exact for them); change it with :func:`float32_tiles`."""
+
+
+@contextlib.contextmanager
+def float32_tiles(precision: str):
+    """Within the block, float32 solves form their tiles with ``precision`` (one of
+    :data:`PRECISIONS`); the backward pass keeps the precision of its forward."""
+    global FLOAT32_PRECISION
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    before, FLOAT32_PRECISION = FLOAT32_PRECISION, precision
+    try:
+        yield
+    finally:
+        FLOAT32_PRECISION = before
 
 _GRAD_BLOCK = 32
 """Row and column tile of the gradient kernels (smaller: they hold more tiles)."""
@@ -278,7 +300,7 @@ def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor,
             ``d_t + s_t P_tt ≠ 0``; with ``strict=False`` also ``s_t ≠ 0`` (backward
             takes ``P U = (Y − dU)/s``).
         strict: exclude the diagonal from the softmax (DeltaFormer).
-        precision: ``"ieee"`` or ``"tf32"``, see :data:`PRECISIONS`.
+        precision: one of :data:`PRECISIONS`.
 
     Returns ``U`` ``(B, H, T, Dv)`` float32; differentiable in every tensor argument.
     Needs CUDA tensors, or CPU tensors with ``TRITON_INTERPRET=1``.
