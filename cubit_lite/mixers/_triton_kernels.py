@@ -21,10 +21,12 @@ def _logits(x, al, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, PREC: tl.constex
 
 @triton.jit
 def _allowed(rows, cols, STRICT: tl.constexpr):
+    """The causal mask of one tile: key ``j <= t`` (``j < t`` if STRICT)."""
     if STRICT:
-        return cols[None, :] < rows[:, None]
+        keep = cols[None, :] < rows[:, None]
     else:
-        return cols[None, :] <= rows[:, None]
+        keep = cols[None, :] <= rows[:, None]
+    return keep
 
 
 @triton.jit
