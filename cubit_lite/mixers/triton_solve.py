@@ -85,8 +85,8 @@ FLOAT32_PRECISION = "ieee"
 
 @contextlib.contextmanager
 def float32_tiles(precision: str):
-    """Within the block, float32 solves form their tiles with ``precision`` (one of
-    :data:`PRECISIONS`); the backward pass keeps the precision of its forward."""
+    """Inside ``with float32_tiles(precision):`` float32 solves form their tiles with
+    ``precision`` (one of :data:`PRECISIONS`); a backward pass keeps its forward's."""
     global FLOAT32_PRECISION
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -95,6 +95,7 @@ def float32_tiles(precision: str):
         yield
     finally:
         FLOAT32_PRECISION = before
+
 
 _GRAD_BLOCK = 32
 """Row and column tile of the gradient kernels (smaller: they hold more tiles)."""
@@ -156,8 +157,8 @@ def _width(n: int) -> int:
 def _pad(x: Tensor, tokens: int, width: int | None = None, value: float = 0.0) -> Tensor:
     """``(B, H, T, W)`` → ``(B·H, tokens, width)`` contiguous, zero-padded; ``(B, H, T)`` → ``(B·H, tokens)``.
 
-    A per-token ``(B, H, T)`` tensor is padded with ``value`` (the diagonal ``d`` with 1,
-    so that the padded rows of ``M`` stay invertible).
+    A per-token ``(B, H, T)`` tensor is padded with ``value`` (the scales and the diagonal
+    with 1, so that the padded rows of ``M`` stay invertible).
     """
     if x.dim() == 3:
         return F.pad(x, (0, tokens - x.shape[-1]), value=value).reshape(-1, tokens).contiguous()
