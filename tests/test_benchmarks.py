@@ -73,6 +73,10 @@ def test_gpu_suite_script_parses_and_names_real_rows():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import mixer_speed
 
-    line = next(line for line in script.read_text().splitlines() if line.startswith("mixers="))
-    rows = line.split("=", 1)[1].strip('"').split()
-    assert rows and set(rows) <= set(mixer_speed.MIXERS)
+    for name in ("mixers=", "peer="):
+        line = next(line for line in script.read_text().splitlines() if line.startswith(name))
+        rows = line.split("=", 1)[1].strip('"').split()
+        assert rows and set(rows) <= set(mixer_speed.MIXERS), line
+    done = subprocess.run(["bash", str(script), "/tmp/unused", "c0ffee", "cpu", "nonsense"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown stage 'nonsense'" in done.stderr
