@@ -210,7 +210,8 @@ class _TritonSystemSolve(torch.autograd.Function):
         bd, dvp = _width(dk), _width(dv)
         nb, bh = tp // block, bsz * heads
         with torch.autocast(device_type=x.device.type, enabled=False):
-            xp, zp, yp = _pad(x, tp, bd), _pad(z, tp, bd), _pad(y, tp, dvp)
+            xp, yp = _pad(x, tp, bd), _pad(y, tp, dvp)
+            zp = xp if z is x else _pad(z, tp, bd)  # Cubit and DeltaFormer pass one tensor twice: keep one copy
             alp, bep = _pad(al, tp, value=1.0), _pad(be, tp, value=1.0)
             sp, dp = _pad(s, tp, value=1.0), _pad(d, tp, value=1.0)
             logits = (xp, zp, alp, bep)
@@ -254,7 +255,7 @@ class _TritonSystemSolve(torch.autograd.Function):
         with torch.autocast(device_type=xp.device.type, enabled=False):
             dup = _pad(grad_u.to(torch.float32), tp, dvp)
             dy = torch.empty_like(dup)
-            acc = torch.empty_like(dup)
+            acc = torch.empty_like(dup) if nb > SUPERBLOCK // block else dup  # dup: a placeholder, never read
             bv = _value_split(bh, dvp, xp.device)
             for r0, r1 in reversed(_superblocks(nb)):
                 if r1 < nb:
