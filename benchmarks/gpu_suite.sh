@@ -2,7 +2,8 @@
 # Issue 6's measurements on one GPU, in stages that each write into OUT as soon as they
 # finish (a call that is cut off still returns what was done):
 #   tests  the CUDA tests of the blocked and Triton paths                  (~1 min)
-#   speed  the mixer benchmark, fp32 and bf16, one JSON each              (≤ 5 min)
+#   speed  the mixer benchmark, fp32 and bf16, one JSON each; superblocks of 256 and
+#          1024 tokens for the Triton Cubit; a profile                     (≤ 7 min)
 #   lm     end-to-end training tokens/s at block size 1024                 (≤ 3 min)
 #   peer   fla-core's DeltaFormer against ours (it autotunes 16 configurations
 #          per kernel on first use: minutes; kept apart so it costs nothing else)
@@ -31,6 +32,11 @@ run_speed() {
         timeout 150 python3 benchmarks/mixer_speed.py --mixers $mixers --dtypes "$dtype" \
             --lengths 1024 2048 4096 8192 --block 128 --warmup 3 --repeat 10 --git-commit "$commit" \
             --out "$out/mixer_speed_${dtype}_$suffix.json" 2>&1 | grep -v Warning | tail -50
+    done
+    for superblock in 256 1024; do  # the library's default (512) is in the runs above
+        timeout 60 python3 benchmarks/mixer_speed.py --mixers sdpa cubit-triton --dtypes fp32 bf16 \
+            --lengths 4096 8192 --superblock "$superblock" --warmup 3 --repeat 10 --git-commit "$commit" \
+            --out "$out/mixer_speed_superblock${superblock}_$suffix.json" 2>&1 | grep -v Warning | tail -8
     done
     timeout 45 python3 benchmarks/profile_mixer.py --mixer cubit-triton --length 4096 --git-commit "$commit" \
         > "$out/profile_triton_T4096_$suffix.txt" 2>&1

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from cubit_lite.results import provenance as run_provenance  # noqa: E402
 from cubit_lite.results import save_json  # noqa: E402
+from cubit_lite.mixers import triton_solve  # noqa: E402
 from cubit_lite.mixers import (  # noqa: E402
     attention_weights,
     cubit_attention,
@@ -127,6 +128,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--block", type=int, default=64,
                         help="rows per block of the solve of cubit-blocked and deltaformer-blocked")
+    parser.add_argument("--superblock", type=int, default=None,
+                        help="tokens per superblock of the *-triton rows (a multiple of 64; default: the library's, "
+                             "cubit_lite.mixers.triton_solve.SUPERBLOCK)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -139,6 +143,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for length in args.lengths:
         if length < 1 or args.tokens < length:
             parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
+    block = triton_solve.TRITON_BLOCK
+    if args.superblock is not None and (args.superblock < block or args.superblock % block):
+        parser.error(f"--superblock must be a positive multiple of {block}; got {args.superblock}")
     return args
 
 
@@ -237,7 +244,8 @@ def provenance(args: argparse.Namespace, device: torch.device, argv: list[str]) 
         "seed": args.seed,
         "threads": torch.get_num_threads(),
         "config": {"tokens_per_batch": args.tokens, "heads": args.heads, "head_dim": args.head_dim,
-                   "block": args.block, "warmup": args.warmup, "repeat": args.repeat, "statistic": "median",
+                   "block": args.block, "superblock": args.superblock, "warmup": args.warmup,
+                   "repeat": args.repeat, "statistic": "median",
                    "what": "forward+backward of the mixing op alone (no projections), causal"},
     }
 
@@ -249,6 +257,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.mixers is None:
         args.mixers = [m for m in MIXERS if device.type == "cuda" or m not in GPU_ONLY]
     BLOCK["rows"] = args.block
+    if args.superblock is not None:
+        triton_solve.SUPERBLOCK = args.superblock
+    args.superblock = triton_solve.SUPERBLOCK
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -80,3 +80,13 @@ def test_gpu_suite_script_parses_and_names_real_rows():
     done = subprocess.run(["bash", str(script), "/tmp/unused", "c0ffee", "cpu", "nonsense"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "unknown stage 'nonsense'" in done.stderr
+
+
+def test_superblock_is_recorded_and_checked(tmp_path):
+    base = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu", "--lengths", "8",
+            "--tokens", "8", "--heads", "1", "--head-dim", "4", "--warmup", "0", "--repeat", "1",
+            "--dtypes", "fp32", "--mixers", "sdpa", "cubit", "--out", str(tmp_path / "s.json")]
+    done = subprocess.run(base + ["--superblock", "100"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--superblock must be a positive multiple of 64; got 100" in done.stderr
+    subprocess.run(base + ["--superblock", "128"], check=True, capture_output=True, timeout=300)
+    assert json.loads((tmp_path / "s.json").read_text())["config"]["superblock"] == 128
