@@ -20,6 +20,21 @@ def _logits(x, al, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, PREC: tl.constex
 
 
 @triton.jit
+def _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD: tl.constexpr):
+    """The rows' vectors x (C, BD), scales α and log-sum-exps: what every tile of P in those rows needs."""
+    x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    al = tl.load(AL + bh * Tp + rows)
+    lse = tl.load(LSE + bh * Tp + rows)
+    return x, al, lse
+
+
+@triton.jit
+def _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, PREC: tl.constexpr):
+    """The tile P = exp(ℓ − lse) of the rows (x, al, lse) against the columns ``cols`` (unmasked)."""
+    return tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+
+
+@triton.jit
 def _allowed(rows, cols, STRICT: tl.constexpr):
     """The causal mask of one tile: key ``j <= t`` (``j < t`` if STRICT)."""
     if STRICT:
@@ -70,13 +85,11 @@ def forward_offdiag(X, Z, AL, BE, LSE, U, OFF, R0, Tp, C: tl.constexpr, BD: tl.c
     dims = tl.arange(0, BD)
     vd = tl.arange(0, DV)
     rows = i * C + r
-    x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-    al = tl.load(AL + bh * Tp + rows)
-    lse = tl.load(LSE + bh * Tp + rows)
+    x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
     acc = tl.zeros([C, DV], tl.float32)
     for j in range(0, R0):
         cols = j * C + r
-        p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+        p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
         u_j = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
         acc += tl.dot(p, u_j, input_precision=PREC)
     tl.store(OFF + bh * Tp * DV + rows[:, None] * DV + vd[None, :], acc)
@@ -97,16 +110,14 @@ def forward_local(X, Z, AL, BE, Y, S, LSE, DINV, U, OFF, R0, R1, NB, Tp, HAS_OFF
     off_base = OFF + bh * Tp * DV
     for i in range(R0, R1):
         rows = i * C + r
-        x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-        al = tl.load(AL + bh * Tp + rows)
-        lse = tl.load(LSE + bh * Tp + rows)
+        x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
         if HAS_OFF:
             acc = tl.load(off_base + rows[:, None] * DV + vc[None, :])
         else:
             acc = tl.zeros([C, BV], tl.float32)
         for j in range(R0, i):
             cols = j * C + r
-            p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+            p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
             # U_j was written by this program: read it through L2 (".cg"), not a stale L1 line.
             u_j = tl.load(u_base + cols[:, None] * DV + vc[None, :], cache_modifier=".cg")
             acc += tl.dot(p, u_j, input_precision=PREC)
@@ -133,10 +144,8 @@ def backward_offdiag(X, Z, AL, BE, S, LSE, DY, ACC, R0, R1, NB, Tp, C: tl.conste
     acc = tl.zeros([C, DV], tl.float32)
     for kb in range(R1, NB):
         rows = kb * C + r
-        x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-        al = tl.load(AL + bh * Tp + rows)
-        lse = tl.load(LSE + bh * Tp + rows)
-        p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])  # (rows kb, cols i)
+        x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
+        p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)  # (rows kb, cols i)
         s = tl.load(S + bh * Tp + rows)
         w = s[:, None] * tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
         acc += tl.dot(tl.trans(p), w, input_precision=PREC)
@@ -163,10 +172,8 @@ def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_
             acc = tl.zeros([C, BV], tl.float32)
         for kb in range(i + 1, R1):
             rows = kb * C + r
-            x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-            al = tl.load(AL + bh * Tp + rows)
-            lse = tl.load(LSE + bh * Tp + rows)
-            p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+            x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
+            p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
             s = tl.load(S + bh * Tp + rows)
             w = s[:, None] * tl.load(dy_base + rows[:, None] * DV + vc[None, :], cache_modifier=".cg")
             acc += tl.dot(tl.trans(p), w, input_precision=PREC)
@@ -181,7 +188,7 @@ def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_
 def _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT: tl.constexpr,
                      BD: tl.constexpr, PREC: tl.constexpr):
     """dℓ on one tile: s_t P_tj (c_t − dY_t · u_j), zero outside the mask."""
-    p = tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+    p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
     p = tl.where(_allowed(rows, cols, STRICT), p, 0.0)
     dp = tl.dot(dy, tl.trans(u), input_precision=PREC)
     return s[:, None] * p * (c[:, None] - dp)
@@ -197,9 +204,7 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, Tp, STRICT: tl.constexpr, GB: 
     dims = tl.arange(0, BD)
     vd = tl.arange(0, DV)
     rows = i * GB + r
-    x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-    al = tl.load(AL + bh * Tp + rows)
-    lse = tl.load(LSE + bh * Tp + rows)
+    x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
     s = tl.load(S + bh * Tp + rows)
     c = tl.load(CV + bh * Tp + rows)
     dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
@@ -228,9 +233,7 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, H, Tp, NG, STRICT: tl.constexpr, 
     acc = tl.zeros([GB, BD], tl.float32)
     for i in range(j, NG):
         rows = i * GB + r
-        x = tl.load(X + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
-        al = tl.load(AL + bh * Tp + rows)
-        lse = tl.load(LSE + bh * Tp + rows)
+        x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
         s = tl.load(S + bh * Tp + rows)
         c = tl.load(CV + bh * Tp + rows)
         dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])

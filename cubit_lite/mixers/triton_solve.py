@@ -255,9 +255,10 @@ class _TritonSystemSolve(torch.autograd.Function):
         with torch.autocast(device_type=xp.device.type, enabled=False):
             dup = _pad(grad_u.to(torch.float32), tp, dvp)
             dy = torch.empty_like(dup)
-            acc = torch.empty_like(dup) if nb > SUPERBLOCK // block else dup  # dup: a placeholder, never read
+            superblocks = _superblocks(nb)
+            acc = torch.empty_like(dup) if len(superblocks) > 1 else dup  # dup: a placeholder, never read
             bv = _value_split(bh, dvp, xp.device)
-            for r0, r1 in reversed(_superblocks(nb)):
+            for r0, r1 in reversed(superblocks):
                 if r1 < nb:
                     kernels.backward_offdiag[(r1 - r0, bh)](*logits, sp, lse, dy, acc, r0, r1, nb, tp, C=block,
                                                             BD=bd, DV=dvp, PREC=ctx.precision, **_warps(8))
