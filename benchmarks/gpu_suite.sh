@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 6's measurements on one GPU, in stages that each write into OUT as soon as they
 # finish (a call that is cut off still returns what was done):
-#   tests  the CUDA tests of the blocked and Triton paths                  (~1 min)
-#   speed  the mixer benchmark, fp32 and bf16, one JSON each; superblocks of 256 and
-#          1024 tokens for the Triton Cubit; a profile                     (≤ 7 min)
+#   tests  every Triton test, compiled, and the blocked path's CUDA tests (~2 min)
+#   speed  the mixer benchmark, fp32 and bf16, one JSON each; a profile; superblocks
+#          of 256 and 1024 tokens for the Triton Cubit                     (≤ 7 min)
 #   lm     end-to-end training tokens/s at block size 1024                 (≤ 3 min)
 #   peer   fla-core's DeltaFormer against ours (it autotunes 16 configurations
 #          per kernel on first use: minutes; kept apart so it costs nothing else)
@@ -23,8 +23,9 @@ mixers="sdpa cubit cubit-blocked cubit-triton cubit-triton-tf32x3 deltaformer de
 peer="sdpa deltaformer-triton fla-deltaformer"
 
 run_tests() {
-    python3 -m pytest -q -p no:cacheprovider tests/test_triton_solve.py tests/test_blocked.py -k cuda \
-        2>&1 | tail -15 | tee "$out/cuda_tests_$suffix.txt"
+    # every Triton test (the small shapes too, compiled), and the blocked path's CUDA tests
+    python3 -m pytest -q -p no:cacheprovider tests/test_triton_solve.py "tests/test_blocked.py" -k "triton or cuda" \
+        2>&1 | tail -30 | tee "$out/cuda_tests_$suffix.txt"
 }
 
 run_speed() {
@@ -33,13 +34,13 @@ run_speed() {
             --lengths 1024 2048 4096 8192 --block 128 --warmup 3 --repeat 10 --git-commit "$commit" \
             --out "$out/mixer_speed_${dtype}_$suffix.json" 2>&1 | grep -v Warning | tail -50
     done
+    timeout 45 python3 benchmarks/profile_mixer.py --mixer cubit-triton --length 4096 --git-commit "$commit" \
+        > "$out/profile_triton_T4096_$suffix.txt" 2>&1
     for superblock in 256 1024; do  # the library's default (512) is in the runs above
         timeout 60 python3 benchmarks/mixer_speed.py --mixers sdpa cubit-triton --dtypes fp32 bf16 \
             --lengths 4096 8192 --superblock "$superblock" --warmup 3 --repeat 10 --git-commit "$commit" \
             --out "$out/mixer_speed_superblock${superblock}_$suffix.json" 2>&1 | grep -v Warning | tail -8
     done
-    timeout 45 python3 benchmarks/profile_mixer.py --mixer cubit-triton --length 4096 --git-commit "$commit" \
-        > "$out/profile_triton_T4096_$suffix.txt" 2>&1
 }
 
 run_lm() {

@@ -185,19 +185,33 @@ def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_
 
 
 @triton.jit
-def _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT: tl.constexpr,
-                     BD: tl.constexpr, PREC: tl.constexpr):
-    """dℓ on one tile: s_t P_tj (c_t − dY_t · u_j), zero outside the mask."""
+def _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT: tl.constexpr, BD: tl.constexpr,
+               PREC: tl.constexpr):
+    """One tile's P (zero outside the mask) and dP_tj = dY_t · u_j."""
     p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
     p = tl.where(_allowed(rows, cols, STRICT), p, 0.0)
-    dp = tl.dot(dy, tl.trans(u), input_precision=PREC)
-    return s[:, None] * p * (c[:, None] - dp)
+    return p, tl.dot(dy, tl.trans(u), input_precision=PREC)
 
 
 @triton.jit
-def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, Tp, STRICT: tl.constexpr, GB: tl.constexpr, BD: tl.constexpr,
-              DV: tl.constexpr, PREC: tl.constexpr):
-    """G_t = Σ_{j<=t} dℓ_tj β_j z_j for one block of GB rows (dx = α G). Grid (Tp/GB, BH)."""
+def _logit_grad(p, dp, s, c, cd, rows, cols):
+    """dℓ_tj = s_t P_tj (c_t − dP_tj) off the diagonal and s_t P_tt cd_t on it.
+
+    ``cd_t = Σ_{j≠t} P_tj (dP_tj − dP_tt)`` equals ``c_t − dP_tt`` (rows of P sum to one)
+    without its cancellation: when P_tt ≈ 1 both terms are ≈ dY_t · u_t and their
+    difference, the true gradient, is far below their rounding error.
+    """
+    diff = tl.where(rows[:, None] == cols[None, :], cd[:, None], c[:, None] - dp)
+    return s[:, None] * p * diff
+
+
+@triton.jit
+def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, CD, Tp, STRICT: tl.constexpr, GB: tl.constexpr,
+              BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
+    """G_t = Σ_{j<=t} dℓ_tj β_j z_j for one block of GB rows (dx = α G), and CD_t = cd_t of
+    :func:`_logit_grad` for :func:`grad_cols`. Grid (Tp/GB, BH).
+
+    The diagonal tile comes first (it holds dP_tt), its dℓ last (it needs all of cd_t)."""
     i = tl.program_id(0)
     bh = tl.program_id(1)
     r = tl.arange(0, GB)
@@ -208,21 +222,34 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, Tp, STRICT: tl.constexpr, GB: 
     s = tl.load(S + bh * Tp + rows)
     c = tl.load(CV + bh * Tp + rows)
     dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
+    diagonal = rows[:, None] == rows[None, :]
+    u_d = tl.load(U + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
+    p_d, dp_d = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u_d, rows, rows, dims, STRICT, BD, PREC)
+    dp_tt = tl.sum(tl.where(diagonal, dp_d, 0.0), 1)
+    cd = tl.sum(tl.where(diagonal, 0.0, p_d * (dp_d - dp_tt[:, None])), 1)
     acc = tl.zeros([GB, BD], tl.float32)
-    for j in range(0, i + 1):
+    for j in range(0, i):
         cols = j * GB + r
         u = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
-        ds = _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        p, dp = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        cd += tl.sum(p * (dp - dp_tt[:, None]), 1)
+        ds = _logit_grad(p, dp, s, c, cd, rows, cols)
         z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
         be = tl.load(BE + bh * Tp + cols)
         acc += tl.dot(ds * be[None, :], z, input_precision=PREC)
+    ds = _logit_grad(p_d, dp_d, s, c, cd, rows, rows)
+    z = tl.load(Z + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
+    be = tl.load(BE + bh * Tp + rows)
+    acc += tl.dot(ds * be[None, :], z, input_precision=PREC)
     tl.store(G + bh * Tp * BD + rows[:, None] * BD + dims[None, :], acc)
+    tl.store(CD + bh * Tp + rows, cd)
 
 
 @triton.jit
-def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, H, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
+def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
               BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
-    """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H). Grid (Tp/GB, BH)."""
+    """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H), with the
+    diagonal's cd from :func:`grad_rows`. Grid (Tp/GB, BH)."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
     r = tl.arange(0, GB)
@@ -236,7 +263,9 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, H, Tp, NG, STRICT: tl.constexpr, 
         x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
         s = tl.load(S + bh * Tp + rows)
         c = tl.load(CV + bh * Tp + rows)
+        cd = tl.load(CD + bh * Tp + rows)
         dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
-        ds = _logit_grad_tile(x, al, Z, BE, bh, Tp, lse, s, c, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        p, dp = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        ds = _logit_grad(p, dp, s, c, cd, rows, cols)
         acc += tl.dot(tl.trans(ds * al[:, None]), x, input_precision=PREC)
     tl.store(H + bh * Tp * BD + cols[:, None] * BD + dims[None, :], acc)

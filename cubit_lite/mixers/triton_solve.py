@@ -34,7 +34,10 @@ tokens grouped into superblocks of ``SUPERBLOCK`` tokens:
 3. Backward substitution ``dY = M⁻ᵀ dU`` the same way in reverse:
    ``dY_i = M_ii⁻ᵀ (dU_i − Σ_{kb > i} P_{kb,i}ᵀ (s ⊙ dY)_kb)``.
 4. With ``h = P U`` and ``c_t = dY_t · h_t`` the logit gradient is
-   ``dℓ_tj = s_t P_tj (c_t − dY_t · u_j)`` (module docstring of ``blocked``); two
+   ``dℓ_tj = s_t P_tj (c_t − dY_t · u_j)`` (module docstring of ``blocked``). On the
+   diagonal the kernels use ``c_t − dY_t · u_t = Σ_{j≠t} P_tj dY_t · (u_j − u_t)``
+   instead: when ``P_tt ≈ 1`` (a peaked softmax) the two terms of the difference are
+   nearly equal and their rounding error would swamp the true, tiny gradient. Two
    parallel kernels shaped like flash attention's backward give
    ``G = dℓ (β ⊙ z)`` and ``H = dℓᵀ (α ⊙ x)``, so ``dx = α G``, ``dα = Σ x G``,
    ``dz = β H``, ``dβ = Σ z H``; and ``ds_t = −c_t``, ``dd_t = −dY_t · u_t``.
@@ -270,8 +273,9 @@ class _TritonSystemSolve(torch.autograd.Function):
             hh = torch.empty_like(zp)
             ng = tp // _GRAD_BLOCK
             common = dict(STRICT=ctx.strict, GB=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision, **_warps(4))
-            kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, c, g, tp, **common)
-            kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, hh, tp, ng, **common)
+            cd = torch.empty_like(c)
+            kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, c, g, cd, tp, **common)
+            kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, tp, ng, **common)
             grads = {
                 "x": alp.unsqueeze(-1) * g, "z": bep.unsqueeze(-1) * hh,
                 "al": (xp * g).sum(-1), "be": (zp * hh).sum(-1),
