@@ -4,11 +4,12 @@
 #   tests  every Triton test, compiled, and the blocked path's CUDA tests (~2 min)
 #   speed  the mixer benchmark, fp32 and bf16, one JSON each; a profile; superblocks
 #          of 256 and 1024 tokens for the Triton Cubit                     (≤ 7 min)
+#   tune   launch configurations of the Triton solve (benchmarks/tune_triton.py) (≤ 5 min)
 #   lm     end-to-end training tokens/s at block size 1024                 (≤ 3 min)
 #   peer   fla-core's DeltaFormer against ours (it autotunes 16 configurations
 #          per kernel on first use: minutes; kept apart so it costs nothing else)
 #
-#   bash benchmarks/gpu_suite.sh OUT GIT_COMMIT SUFFIX [STAGE ...]    (default: all four)
+#   bash benchmarks/gpu_suite.sh OUT GIT_COMMIT SUFFIX [STAGE ...]    (default: tests speed lm peer)
 #   e.g. bash benchmarks/gpu_suite.sh "$OUT" "$(git rev-parse HEAD)" h200 tests speed lm
 set -uo pipefail
 out=${1:?usage: gpu_suite.sh OUT GIT_COMMIT SUFFIX [STAGE ...]}
@@ -19,7 +20,7 @@ stages=${*:-tests speed lm peer}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 
-mixers="sdpa cubit cubit-blocked cubit-triton cubit-triton-tf32x3 deltaformer deltaformer-blocked deltaformer-triton"
+mixers="sdpa cubit cubit-blocked cubit-triton cubit-triton-ieee deltaformer deltaformer-blocked deltaformer-triton"
 peer="sdpa deltaformer-triton fla-deltaformer"
 
 run_tests() {
@@ -43,6 +44,11 @@ run_speed() {
     done
 }
 
+run_tune() {
+    timeout 300 python3 benchmarks/tune_triton.py --length 4096 --git-commit "$commit" \
+        --out "$out/tune_triton_T4096_$suffix.json" 2>&1 | grep -v Warning
+}
+
 run_lm() {
     local lm="--corpus shakespeare --n-layer 4 --n-head 4 --d-model 256 --dropout 0.1 --steps 120 --warmup 10
               --eval-interval 1000 --eval-batches 2 --block-size 1024 --batch-size 16"
@@ -63,7 +69,7 @@ run_peer() {
 
 for stage in $stages; do
     case "$stage" in
-        tests | speed | lm | peer) echo "== $stage" && "run_$stage" ;;
-        *) echo "unknown stage '$stage': choose from tests speed lm peer" >&2 && exit 2 ;;
+        tests | tune | speed | lm | peer) echo "== $stage" && "run_$stage" ;;
+        *) echo "unknown stage '$stage': choose from tests tune speed lm peer" >&2 && exit 2 ;;
     esac
 done

@@ -64,7 +64,7 @@ MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
                                               implementation="triton"),
     "deltaformer-triton": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"],
                                                           implementation="triton"),
-    "cubit-triton-tf32x3": lambda x: _with_tiles("tf32x3", MIXERS["cubit-triton"], x),
+    "cubit-triton-ieee": lambda x: _with_tiles("ieee", MIXERS["cubit-triton"], x),
     "fla-deltaformer": lambda x: fla_deltaformer(x),
     "llr": lambda x: llr_attention(x["q"], x["k"], x["v"], mu=1e-2),
 }
@@ -73,10 +73,10 @@ softmax attention written as ``A @ V`` (the NW form, a T×T matrix per head);
 ``*-triton`` the fused kernels of :mod:`cubit_lite.mixers.triton_solve`;
 ``fla-deltaformer`` the peer kernel (below)."""
 
-GPU_ONLY = ("cubit-triton", "deltaformer-triton", "cubit-triton-tf32x3", "fla-deltaformer")
+GPU_ONLY = ("cubit-triton", "deltaformer-triton", "cubit-triton-ieee", "fla-deltaformer")
 """Rows that need a CUDA device (Triton kernels)."""
 
-ORACLE = {"cubit-blocked": "cubit", "cubit-triton": "cubit", "cubit-triton-tf32x3": "cubit",
+ORACLE = {"cubit-blocked": "cubit", "cubit-triton": "cubit", "cubit-triton-ieee": "cubit",
           "deltaformer-blocked": "deltaformer", "deltaformer-triton": "deltaformer",
           "fla-deltaformer": "deltaformer"}
 """The float64 reference of the accuracy check for rows that cannot run in float64."""

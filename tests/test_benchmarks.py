@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,3 +91,24 @@ def test_superblock_is_recorded_and_checked(tmp_path):
     assert done.returncode == 2 and "--superblock must be a positive multiple of 64; got 100" in done.stderr
     subprocess.run(base + ["--superblock", "128"], check=True, capture_output=True, timeout=300)
     assert json.loads((tmp_path / "s.json").read_text())["config"]["superblock"] == 128
+
+
+def test_tune_triton_knobs_exist_in_the_library_and_it_needs_a_gpu(tmp_path):
+    """Every knob the tuner sets is a real setting of ``triton_solve``; on a CPU it stops with a clear message."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import tune_triton
+
+    from cubit_lite.mixers import triton_solve
+
+    assert set(tune_triton.KNOBS) - {"grad", "superblock"} <= set(triton_solve._WARPS)
+    saved = (triton_solve._GRAD_BLOCK, dict(triton_solve._WARPS), triton_solve.SUPERBLOCK)
+    try:
+        tune_triton.apply({"grad": (64, 8), "row_lse": 4, "offdiag": 4, "local": 4, "superblock": 1024})
+        assert (triton_solve._GRAD_BLOCK, triton_solve._WARPS["grad"], triton_solve.SUPERBLOCK) == (64, 8, 1024)
+    finally:
+        triton_solve._GRAD_BLOCK, triton_solve.SUPERBLOCK = saved[0], saved[2]
+        triton_solve._WARPS.update(saved[1])
+    if not torch.cuda.is_available():
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tune_triton.py"), "--out",
+                               str(tmp_path / "t.json")], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "tuned on a CUDA GPU" in done.stderr

@@ -188,33 +188,35 @@ def test_the_layer_runs_the_triton_solve():
 # --------------------------------------------------------------------------- #
 # Choice of path and bad input
 # --------------------------------------------------------------------------- #
-def test_auto_is_the_reference_until_the_kernels_are_measured(monkeypatch):
+def test_auto_picks_triton_on_a_tf32_gpu_only(monkeypatch):
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert not Fm.AUTO_PICKS_TRITON
-    assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "reference"
-    monkeypatch.setattr(Fm, "AUTO_PICKS_TRITON", True)  # the policy once switched on
+    assert Fm.AUTO_PICKS_TRITON
+    monkeypatch.setattr(Fm, "_has_tf32", lambda device: device.type == "cuda")  # an Ampere+ GPU
     assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "triton"
     assert Fm._resolve_implementation("auto", cuda, True, torch.float64) == "reference"
     assert Fm._resolve_implementation("auto", cuda, False, torch.float32) == "reference"
     assert Fm._resolve_implementation("auto", cpu, True, torch.float32) == "reference"
+    monkeypatch.setattr(Fm, "_has_tf32", lambda device: False)  # a T4 (Colab's free GPU) or older
+    assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "reference"
 
 
 def test_half_precision_inputs_get_tf32_tiles():
     x = torch.zeros(1)
     assert Fm._tile_precision(x.bfloat16(), x) == "tf32"
-    assert Fm._tile_precision(x, x.double()) == "ieee"
-    with triton_solve.float32_tiles("tf32x3"):
-        assert Fm._tile_precision(x) == "tf32x3"
+    assert Fm._tile_precision(x, x.double()) == "tf32x3"
+    with triton_solve.float32_tiles("ieee"):
+        assert Fm._tile_precision(x) == "ieee"
         assert Fm._tile_precision(x.half()) == "tf32"
-    assert Fm._tile_precision(x) == "ieee"
+    assert Fm._tile_precision(x) == "tf32x3"
     with pytest.raises(ValueError, match="unknown precision 'tf16'"), triton_solve.float32_tiles("tf16"):
         pass
 
 
-def test_tf32x3_tiles_are_accepted_by_the_kernels():
-    """The interpreter computes every product in float32, so this checks the plumbing only."""
+def test_ieee_tiles_are_accepted_by_the_kernels():
+    """The interpreter computes every product in float32, so this checks the plumbing
+    only; on a GPU ``test_cuda_long_sequences_match_the_reference`` compares both."""
     leaves, w = cubit_case(1, 1, 40, 16, 16, seed=21)
-    with triton_solve.float32_tiles("tf32x3"):
+    with triton_solve.float32_tiles("ieee"):
         assert_close_to_reference(cubit_fn, leaves, w)
 
 
@@ -244,13 +246,15 @@ def test_unknown_precision_is_a_clear_error():
 # GPU only: the benchmark's shapes, bfloat16 inputs, memory
 # --------------------------------------------------------------------------- #
 @CUDA
+@pytest.mark.parametrize("precision", ["tf32x3", "ieee"])
 @pytest.mark.parametrize("t", [1024, 2000])
-def test_cuda_long_sequences_match_the_reference(t):
-    leaves, w = cubit_case(2, 8, t, 64, 64, seed=1)
-    assert_close_to_reference(cubit_fn, leaves, w)
-    (q, k, v, _, _, _), w = cubit_case(2, 8, t, 64, 64, seed=2)
-    beta = torch.sigmoid(randn(2, 8, t, seed=3))
-    assert_close_to_reference(delta_fn, [q, k, v, beta], w)
+def test_cuda_long_sequences_match_the_reference(t, precision):
+    with triton_solve.float32_tiles(precision):
+        leaves, w = cubit_case(2, 8, t, 64, 64, seed=1)
+        assert_close_to_reference(cubit_fn, leaves, w)
+        (q, k, v, _, _, _), w = cubit_case(2, 8, t, 64, 64, seed=2)
+        beta = torch.sigmoid(randn(2, 8, t, seed=3))
+        assert_close_to_reference(delta_fn, [q, k, v, beta], w)
 
 
 @CUDA

@@ -96,10 +96,9 @@ IMPLEMENTATIONS = ("auto", "reference", "blocked", "triton")
 * ``"triton"``: the same scheme as fused Triton kernels
   (:mod:`cubit_lite.mixers.triton_solve`); causal only, CUDA, float32 work dtype
   (TF32 tile products when the inputs are bfloat16 or float16).
-* ``"auto"``: for now ``"reference"`` everywhere. The switch to ``"triton"`` on CUDA
-  (:data:`AUTO_PICKS_TRITON`) waits for the superblock kernels to be compiled and
-  measured on a GPU; the first, single-level kernels were correct there but slower
-  than the reference path in float32 (``results/mixer_speed_triton_fp32_h200.json``).
+* ``"auto"``: ``"triton"`` for a causal float32-work solve on a CUDA GPU of the Ampere
+  generation or newer (:data:`AUTO_PICKS_TRITON`) when ``triton`` is installed;
+  ``"reference"`` otherwise (CPU, float64, non-causal, older GPUs such as the T4).
 
 The same choice applies to :func:`deltaformer_solve` / :func:`deltaformer_attention`."""
 
@@ -189,14 +188,20 @@ def _check_implementation(implementation: str, causal: bool, block: int) -> None
         raise ValueError(f"block (rows per block of the blocked solve) must be a positive integer; got {block!r}")
 
 
-AUTO_PICKS_TRITON = False
-"""Whether ``implementation="auto"`` runs the Triton kernels for a causal float32 solve on CUDA."""
+AUTO_PICKS_TRITON = True
+"""Whether ``implementation="auto"`` runs the Triton kernels for a causal float32 solve on
+an Ampere-or-newer CUDA GPU (compiled and tested there: ``results/cuda_tests_h200.txt``)."""
+
+
+def _has_tf32(device: torch.device) -> bool:
+    """Whether ``device`` is a CUDA GPU with TF32 tensor cores (compute capability 8.0 or more)."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def _resolve_implementation(implementation: str, device: torch.device, causal: bool, work: torch.dtype) -> str:
     """``"auto"`` → the path to run (see :data:`IMPLEMENTATIONS`); checks that ``"triton"`` can run."""
     if implementation == "auto":
-        fast = (AUTO_PICKS_TRITON and causal and device.type == "cuda" and work == torch.float32
+        fast = (AUTO_PICKS_TRITON and causal and work == torch.float32 and _has_tf32(device)
                 and triton_available())
         return "triton" if fast else "reference"
     if implementation == "triton":
@@ -214,7 +219,10 @@ def _resolve_implementation(implementation: str, device: torch.device, causal: b
 
 def _tile_precision(*tensors: Tensor) -> str:
     """``"tf32"`` when the caller's inputs are half precision (exact in TF32), else
-    :data:`cubit_lite.mixers.triton_solve.FLOAT32_PRECISION` (``"ieee"`` unless changed)."""
+    :data:`cubit_lite.mixers.triton_solve.FLOAT32_PRECISION` (``"tf32x3"`` unless changed);
+    ``"ieee"`` on a GPU without TF32 (before Ampere)."""
+    if tensors[0].device.type == "cuda" and not _has_tf32(tensors[0].device):
+        return "ieee"
     if any(t.dtype in (torch.float16, torch.bfloat16) for t in tensors):
         return "tf32"
     return triton_solve.FLOAT32_PRECISION

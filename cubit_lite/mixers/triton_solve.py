@@ -48,11 +48,12 @@ them out of the real solution, and their ``dY`` is zero), feature widths to a po
 two of at least 16 (zeros do not change a dot product).
 
 Precision: the kernels read and write float32 and accumulate in float32. ``precision``
-picks how the tile products are formed: ``"ieee"`` (true float32 on the FMA units, the
-default for float32 inputs), ``"tf32x3"`` (three TF32 tensor-core products, close to
-float32; opt in with :func:`float32_tiles`) or ``"tf32"`` (one tensor-core product;
-used when the inputs are bfloat16 or float16). The product with ``M_ii⁻¹`` is always
-``"ieee"``.
+picks how the tile products are formed: ``"tf32x3"`` (three TF32 tensor-core products
+that together carry float32's precision: the default for float32 inputs, twice as fast
+as the next), ``"ieee"`` (true float32 on the FMA units; opt in with
+:func:`float32_tiles`) or ``"tf32"`` (one tensor-core product; used when the inputs are
+bfloat16 or float16). GPUs older than Ampere have no TF32 and always get ``"ieee"``.
+The product with ``M_ii⁻¹`` is always ``"ieee"``.
 
 Triton is imported only when these kernels are used: CPU-only installs never need it,
 and with ``TRITON_INTERPRET=1`` the same kernels run on the CPU (slowly) for tests.
@@ -81,9 +82,11 @@ PRECISIONS = ("ieee", "tf32x3", "tf32")
 """How the kernels form tile products: true float32 (FMA units), three TF32 tensor-core
 products that together carry float32's precision, or one TF32 product."""
 
-FLOAT32_PRECISION = "ieee"
-"""The tile precision used for float32 inputs (half-precision inputs always get
-``"tf32"``, which is exact for them); change it with :func:`float32_tiles`."""
+FLOAT32_PRECISION = "tf32x3"
+"""The tile precision used for float32 inputs (half-precision inputs get ``"tf32"``, which
+is exact for their logits); change it with :func:`float32_tiles`. On an H200, float32
+forward+backward at T = 1024…8192 took 3.4–3.9× SDPA's time with ``"tf32x3"`` and
+7.0–7.5× with ``"ieee"``, at the same accuracy (``results/mixer_speed_fp32_h200.json``)."""
 
 
 @contextlib.contextmanager
@@ -102,6 +105,9 @@ def float32_tiles(precision: str):
 
 _GRAD_BLOCK = 32
 """Row and column tile of the gradient kernels (smaller: they hold more tiles)."""
+
+_WARPS = {"row_lse": 8, "offdiag": 8, "local": 8, "grad": 4}
+"""Warps per program of each kernel family (``benchmarks/tune_triton.py`` measures the choices)."""
 
 
 def interpreting() -> bool:
@@ -161,12 +167,22 @@ def _pad(x: Tensor, tokens: int, width: int | None = None, value: float = 0.0) -
     """``(B, H, T, W)`` → ``(B·H, tokens, width)`` contiguous, zero-padded; ``(B, H, T)`` → ``(B·H, tokens)``.
 
     A per-token ``(B, H, T)`` tensor is padded with ``value`` (the scales and the diagonal
-    with 1, so that the padded rows of ``M`` stay invertible).
+    with 1, so that the padded rows of ``M`` stay invertible). When nothing needs padding
+    the result may share memory with ``x``: callers only read it.
     """
     if x.dim() == 3:
+        if x.shape[-1] == tokens:
+            return x.reshape(-1, tokens).contiguous()  # no copy when nothing is padded (read only)
         return F.pad(x, (0, tokens - x.shape[-1]), value=value).reshape(-1, tokens).contiguous()
     w = x.shape[-1] if width is None else width
+    if x.shape[-2:] == (tokens, w):
+        return x.reshape(-1, tokens, w).contiguous()
     return F.pad(x, (0, w - x.shape[-1], 0, tokens - x.shape[-2])).reshape(-1, tokens, w).contiguous()
+
+
+def _rowdot(a: Tensor, b: Tensor) -> Tensor:
+    """``Σ_w a[..., w] b[..., w]`` for ``(N, T, W)`` tensors, as a batched product (no ``N·T·W`` temporary)."""
+    return (a.unsqueeze(-2) @ b.unsqueeze(-1)).flatten(-3)
 
 
 def _value_split(bh: int, dv: int, device: torch.device) -> int:
@@ -188,16 +204,35 @@ def _warps(n: int) -> dict:
     return {} if interpreting() else {"num_warps": n}
 
 
-def _diagonal_inverses(p_diag: Tensor, s: Tensor, d: Tensor) -> Tensor:
-    """``M_ii⁻¹`` for every diagonal block ``(BH, NB, C, C)``, ``M_ii = diag(s_i) P_ii + diag(d_i)``.
+def _diagonal_inverses(p_diag: Tensor, s: Tensor, d: Tensor, overwrite: bool) -> Tensor:
+    """``M_ii⁻¹`` for every diagonal block ``(BH, NB, C, C)``, ``M_ii = diag(s_i) P_ii + diag(d_i)``
+    (formed in ``p_diag``'s memory if ``overwrite``, when ``P_ii`` is not needed again).
 
     Batched triangular solves against the identity, in float32 (float64 blocks were
     tried: no more accurate, and ``T·C`` float64 temporaries raise the peak memory).
     """
     bh, nb, block, _ = p_diag.shape
-    m = s.view(bh, nb, block, 1) * p_diag + torch.diag_embed(d.view(bh, nb, block))
+    m = p_diag.mul_(s.view(bh, nb, block, 1)) if overwrite else p_diag * s.view(bh, nb, block, 1)
+    m.diagonal(dim1=-2, dim2=-1).add_(d.view(bh, nb, block))
     eye = torch.eye(block, dtype=m.dtype, device=m.device).expand_as(m)
     return torch.linalg.solve_triangular(m, eye, upper=False).contiguous()
+
+
+@contextlib.contextmanager
+def _exact_float32(device: torch.device):
+    """No autocast and no TF32 in PyTorch's own float32 products here (``c_t``, ``h``), even
+    if the caller allowed TF32 (``torch.set_float32_matmul_precision("high")``)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.autocast(device_type=device.type, enabled=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+_INPUTS = ("x", "z", "al", "be", "y", "s", "d")
+"""The differentiable arguments of :class:`_TritonSystemSolve`, in order."""
 
 
 class _TritonSystemSolve(torch.autograd.Function):
@@ -212,7 +247,7 @@ class _TritonSystemSolve(torch.autograd.Function):
         tp = -(-t // block) * block
         bd, dvp = _width(dk), _width(dv)
         nb, bh = tp // block, bsz * heads
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with _exact_float32(x.device):
             xp, yp = _pad(x, tp, bd), _pad(y, tp, dvp)
             zp = xp if z is x else _pad(z, tp, bd)  # Cubit and DeltaFormer pass one tensor twice: keep one copy
             alp, bep = _pad(al, tp, value=1.0), _pad(be, tp, value=1.0)
@@ -221,26 +256,29 @@ class _TritonSystemSolve(torch.autograd.Function):
             lse = torch.empty(bh, tp, dtype=torch.float32, device=x.device)
             p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=x.device)
             kernels.row_lse[(nb, bh)](*logits, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
-                                      PREC=precision, **_warps(8))
-            dinv = _diagonal_inverses(p_diag, sp, dp)
+                                      PREC=precision, **_warps(_WARPS["row_lse"]))
+            dinv = _diagonal_inverses(p_diag, sp, dp, overwrite=not strict)  # strict: h needs P_ii below
             up = torch.empty_like(yp)
             off = torch.empty_like(yp)
             bv = _value_split(bh, dvp, x.device)
             for r0, r1 in _superblocks(nb):
                 if r0 > 0:
                     kernels.forward_offdiag[(r1 - r0, bh)](*logits, lse, up, off, r0, tp, C=block, BD=bd, DV=dvp,
-                                                           PREC=precision, **_warps(8))
+                                                           PREC=precision, **_warps(_WARPS["offdiag"]))
                 kernels.forward_local[(bh, dvp // bv)](*logits, yp, sp, lse, dinv, up, off, r0, r1, nb, tp,
                                                        HAS_OFF=r0 > 0, C=block, BD=bd, DV=dvp, BV=bv,
-                                                       PREC=precision, **_warps(8))
-            # h = P U, for c_t = dY_t · h_t in backward. With a ridge (Cubit) U can be as
-            # large as Y/λ and P U = Y − λU is O(Y): take it from the equation, not from
-            # the cancelling sum. DeltaFormer's U is O(Y); there β may be ~0, so sum.
+                                                       PREC=precision, **_warps(_WARPS["local"]))
+            # h = P U, for c_t = dY_t · h_t in backward, written over OFF. With a ridge
+            # (Cubit) U can be as large as Y/λ and P U = Y − λU is O(Y): take it from the
+            # equation, not from the cancelling sum. DeltaFormer's U is O(Y); there β may
+            # be ~0, so sum: OFF + P_ii U_i.
+            h = off
             if strict:
-                h = off + (p_diag @ up.view(bh, nb, block, dvp)).view(bh, tp, dvp)
+                h.view(bh * nb, block, dvp).baddbmm_(p_diag.view(bh * nb, block, block),
+                                                     up.view(bh * nb, block, dvp))
             else:
-                h = (yp - dp.unsqueeze(-1) * up) / sp.unsqueeze(-1)
-        ctx.strict, ctx.precision, ctx.shape = strict, precision, (bsz, heads, t, dk, dv)
+                h.copy_(yp).addcmul_(dp.unsqueeze(-1), up, value=-1.0).div_(sp.unsqueeze(-1))
+        ctx.strict, ctx.precision, ctx.shape, ctx.same_xz = strict, precision, (bsz, heads, t, dk, dv), z is x
         ctx.save_for_backward(xp, zp, alp, bep, up, h, sp, lse, dinv)
         return up[:, :t, :dv].reshape(bsz, heads, t, dv)
 
@@ -255,7 +293,7 @@ class _TritonSystemSolve(torch.autograd.Function):
         block = TRITON_BLOCK
         nb = tp // block
         logits = (xp, zp, alp, bep)
-        with torch.autocast(device_type=xp.device.type, enabled=False):
+        with _exact_float32(xp.device):
             dup = _pad(grad_u.to(torch.float32), tp, dvp)
             dy = torch.empty_like(dup)
             superblocks = _superblocks(nb)
@@ -264,23 +302,28 @@ class _TritonSystemSolve(torch.autograd.Function):
             for r0, r1 in reversed(superblocks):
                 if r1 < nb:
                     kernels.backward_offdiag[(r1 - r0, bh)](*logits, sp, lse, dy, acc, r0, r1, nb, tp, C=block,
-                                                            BD=bd, DV=dvp, PREC=ctx.precision, **_warps(8))
+                                                            BD=bd, DV=dvp, PREC=ctx.precision,
+                                                            **_warps(_WARPS["offdiag"]))
                 kernels.backward_local[(bh, dvp // bv)](*logits, sp, lse, dinv, dup, dy, acc, r0, r1, nb, tp,
                                                         HAS_ACC=r1 < nb, C=block, BD=bd, DV=dvp, BV=bv,
-                                                        PREC=ctx.precision, **_warps(8))
-            c = (dy * h).sum(-1).contiguous()  # c_t = dY_t · (P U)_t
-            g = torch.empty_like(xp)
-            hh = torch.empty_like(zp)
-            ng = tp // _GRAD_BLOCK
-            common = dict(STRICT=ctx.strict, GB=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision, **_warps(4))
-            cd = torch.empty_like(c)
-            kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, c, g, cd, tp, **common)
-            kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, tp, ng, **common)
-            grads = {
-                "x": alp.unsqueeze(-1) * g, "z": bep.unsqueeze(-1) * hh,
-                "al": (xp * g).sum(-1), "be": (zp * hh).sum(-1),
-                "y": dy, "s": -c, "d": -(dy * up).sum(-1),
-            }
+                                                        PREC=ctx.precision, **_warps(_WARPS["local"]))
+            c = _rowdot(dy, h)  # c_t = dY_t · (P U)_t
+            needs = dict(zip(_INPUTS, ctx.needs_input_grad))
+            grads = {"y": dy, "s": -c, "d": -_rowdot(dy, up) if needs["d"] else None}
+            if needs["x"] or needs["z"] or needs["al"] or needs["be"]:
+                # G and H; G may take the memory of the (now finished) off-diagonal sums
+                g = acc if acc is not dup and acc.shape == xp.shape else torch.empty_like(xp)
+                hh = torch.empty_like(zp)
+                cd = torch.empty_like(c)
+                ng = tp // _GRAD_BLOCK
+                common = dict(STRICT=ctx.strict, GB=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision,
+                              **_warps(_WARPS["grad"]))
+                kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, c, g, cd, tp, **common)
+                kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, tp, ng, **common)
+                grads["al"], grads["be"] = _rowdot(xp, g), _rowdot(zp, hh)
+                grads["x"], grads["z"] = g.mul_(alp.unsqueeze(-1)), hh.mul_(bep.unsqueeze(-1))  # in place
+                if ctx.same_xz:  # one tensor passed as x and z: its gradient is the sum, returned once
+                    grads["x"], grads["z"] = grads["x"].add_(grads["z"]), None
 
         def unpad(x, width=None):
             if x.dim() == 2:
@@ -288,9 +331,8 @@ class _TritonSystemSolve(torch.autograd.Function):
             return x[:, :t, :width].reshape(bsz, heads, t, width)
 
         widths = {"x": dk, "z": dk, "y": dv}
-        names = ("x", "z", "al", "be", "y", "s", "d")
-        return (*(unpad(grads[n], widths.get(n)) if ctx.needs_input_grad[i] else None for i, n in enumerate(names)),
-                None, None)
+        return (*(unpad(grads[n], widths.get(n)) if needs[n] and grads.get(n) is not None else None
+                  for n in _INPUTS), None, None)
 
 
 def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor, s: Tensor, d: Tensor, *,
