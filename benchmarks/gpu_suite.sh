@@ -20,7 +20,8 @@ stages=${*:-tests speed lm peer}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 
-mixers="sdpa cubit-triton cubit-triton-ieee deltaformer-triton"  # the reference and blocked rows: results/mixer_speed_{fp32,bf16}_all_h200.json
+# the reference and blocked rows are measured once: results/mixer_speed_{fp32,bf16}_all_h200.json
+mixers="sdpa cubit-triton cubit-triton-ieee deltaformer-triton"
 peer="sdpa deltaformer-triton fla-deltaformer"
 
 run_tests() {
