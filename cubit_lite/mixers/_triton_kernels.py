@@ -206,10 +206,11 @@ def _logit_grad(p, dp, s, c, cd, rows, cols):
 
 
 @triton.jit
-def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, CD, Tp, STRICT: tl.constexpr, GB: tl.constexpr,
+def grad_rows(X, Z, AL, BE, U, DY, S, LSE, HV, G, CV, CD, DD, DAL, Tp, STRICT: tl.constexpr, GB: tl.constexpr,
               BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
-    """G_t = Σ_{j<=t} dℓ_tj β_j z_j for one block of GB rows (dx = α G), and CD_t = cd_t of
-    :func:`_logit_grad` for :func:`grad_cols`. Grid (Tp/GB, BH).
+    """G_t = Σ_{j<=t} dℓ_tj β_j z_j for one block of GB rows (dx = α G) and, per row,
+    CV_t = c_t = dY_t · h_t (h = P U, ``HV``), CD_t = cd_t of :func:`_logit_grad` (both
+    for :func:`grad_cols`), DD_t = dY_t · u_t and DAL_t = x_t · G_t. Grid (Tp/GB, BH).
 
     The diagonal tile comes first (it holds dP_tt), its dℓ last (it needs all of cd_t)."""
     i = tl.program_id(0)
@@ -220,8 +221,8 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, CD, Tp, STRICT: tl.constexpr, 
     rows = i * GB + r
     x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
     s = tl.load(S + bh * Tp + rows)
-    c = tl.load(CV + bh * Tp + rows)
     dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
+    c = tl.sum(dy * tl.load(HV + bh * Tp * DV + rows[:, None] * DV + vd[None, :]), 1)
     diagonal = rows[:, None] == rows[None, :]
     u_d = tl.load(U + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
     p_d, dp_d = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u_d, rows, rows, dims, STRICT, BD, PREC)
@@ -242,14 +243,17 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, CV, G, CD, Tp, STRICT: tl.constexpr, 
     be = tl.load(BE + bh * Tp + rows)
     acc += tl.dot(ds * be[None, :], z, input_precision=PREC)
     tl.store(G + bh * Tp * BD + rows[:, None] * BD + dims[None, :], acc)
+    tl.store(CV + bh * Tp + rows, c)
     tl.store(CD + bh * Tp + rows, cd)
+    tl.store(DD + bh * Tp + rows, tl.sum(dy * u_d, 1))
+    tl.store(DAL + bh * Tp + rows, tl.sum(x * acc, 1))
 
 
 @triton.jit
-def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
+def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
               BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
-    """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H), with the
-    diagonal's cd from :func:`grad_rows`. Grid (Tp/GB, BH)."""
+    """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H) and
+    DBE_j = z_j · H_j, with c and the diagonal's cd from :func:`grad_rows`. Grid (Tp/GB, BH)."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
     r = tl.arange(0, GB)
@@ -269,3 +273,5 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, Tp, NG, STRICT: tl.constex
         ds = _logit_grad(p, dp, s, c, cd, rows, cols)
         acc += tl.dot(tl.trans(ds * al[:, None]), x, input_precision=PREC)
     tl.store(H + bh * Tp * BD + cols[:, None] * BD + dims[None, :], acc)
+    z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
+    tl.store(DBE + bh * Tp + cols, tl.sum(z * acc, 1))

@@ -184,11 +184,6 @@ def _pad(x: Tensor, tokens: int, width: int | None = None, value: float = 0.0) -
     return F.pad(x, (0, w - x.shape[-1], 0, tokens - x.shape[-2])).reshape(-1, tokens, w).contiguous()
 
 
-def _rowdot(a: Tensor, b: Tensor) -> Tensor:
-    """``Σ_w a[..., w] b[..., w]`` for ``(N, T, W)`` tensors, as a batched product (no ``N·T·W`` temporary)."""
-    return (a.unsqueeze(-2) @ b.unsqueeze(-1)).flatten(-3)
-
-
 def _value_split(bh: int, dv: int, device: torch.device) -> int:
     """Value columns per program of the substitutions: enough programs to fill the GPU."""
     sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
@@ -311,23 +306,24 @@ class _TritonSystemSolve(torch.autograd.Function):
                 kernels.backward_local[(bh, dvp // bv)](*logits, sp, lse, dinv, dup, dy, acc, r0, r1, nb, tp,
                                                         HAS_ACC=r1 < nb, C=block, BD=bd, DV=dvp, BV=bv,
                                                         PREC=ctx.precision, **_warps(_WARPS["local"]))
-            c = _rowdot(dy, h)  # c_t = dY_t · (P U)_t
             needs = dict(zip(_INPUTS, ctx.needs_input_grad))
-            grads = {"y": dy, "s": -c, "d": -_rowdot(dy, up) if needs["d"] else None}
             if needs["x"] or needs["z"] or needs["al"] or needs["be"]:
-                # G and H; G may take the memory of the (now finished) off-diagonal sums
+                # G and H; G may take the memory of the (now finished) off-diagonal sums. The
+                # kernels also give the per-token sums c_t = dY_t · h_t, dY_t · u_t, x_t · G_t, z_t · H_t.
                 g = acc if acc is not dup and acc.shape == xp.shape else torch.empty_like(xp)
                 hh = torch.empty_like(zp)
-                cd = torch.empty_like(c)
+                c, cd, dd, dal, dbe = torch.empty(5, bh, tp, dtype=torch.float32, device=xp.device).unbind(0)
                 ng = tp // _GRAD_BLOCK
                 common = dict(STRICT=ctx.strict, GB=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision,
                               **_warps(_WARPS["grad"]))
-                kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, c, g, cd, tp, **common)
-                kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, tp, ng, **common)
-                grads["al"], grads["be"] = _rowdot(xp, g), _rowdot(zp, hh)
-                grads["x"], grads["z"] = g.mul_(alp.unsqueeze(-1)), hh.mul_(bep.unsqueeze(-1))  # in place
+                kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, h, g, c, cd, dd, dal, tp, **common)
+                kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, dbe, tp, ng, **common)
+                grads = {"al": dal, "be": dbe, "x": g.mul_(alp.unsqueeze(-1)), "z": hh.mul_(bep.unsqueeze(-1))}
                 if ctx.same_xz:  # one tensor passed as x and z: its gradient is the sum, returned once
                     grads["x"], grads["z"] = grads["x"].add_(grads["z"]), None
+            else:
+                grads, c, dd = {}, (dy * h).sum(-1), (dy * up).sum(-1)
+            grads.update(y=dy, s=-c, d=-dd)
 
         def unpad(x, width=None):
             if x.dim() == 2:
