@@ -112,3 +112,12 @@ def test_tune_triton_knobs_exist_in_the_library_and_it_needs_a_gpu(tmp_path):
         done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tune_triton.py"), "--out",
                                str(tmp_path / "t.json")], capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and "tuned on a CUDA GPU" in done.stderr
+
+
+def test_profile_lm_step_times_and_profiles_a_small_model_on_the_cpu():
+    command = [sys.executable, str(ROOT / "benchmarks" / "profile_lm_step.py"), "--device", "cpu", "--mixer", "cubit",
+               "--mixer-option", "implementation=blocked", "--block-size", "32", "--batch-size", "2", "--n-layer", "1",
+               "--n-head", "2", "--d-model", "16", "--warmup", "1", "--repeat", "2", "--rows", "5"]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+    assert "cubit {'implementation': 'blocked'}" in done.stdout and "tokens/s" in done.stdout
+    assert "_BlockedRidgeSolve" in done.stdout  # the profile table names the solve that ran
