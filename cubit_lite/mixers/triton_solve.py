@@ -85,8 +85,8 @@ products that together carry float32's precision, or one TF32 product."""
 FLOAT32_PRECISION = "tf32x3"
 """The tile precision used for float32 inputs (half-precision inputs get ``"tf32"``, which
 is exact for their logits); change it with :func:`float32_tiles`. On an H200, float32
-forward+backward at T = 1024…8192 took 3.4–3.9× SDPA's time with ``"tf32x3"`` and
-7.0–7.5× with ``"ieee"``, at the same accuracy (``results/mixer_speed_fp32_h200.json``)."""
+forward+backward at T = 1024…8192 took 2.9–3.3× SDPA's time with ``"tf32x3"`` and
+7.3–7.7× with ``"ieee"``, at the same accuracy (``results/mixer_speed_fp32_h200.json``)."""
 
 
 @contextlib.contextmanager
@@ -108,10 +108,11 @@ _GRAD_BLOCK = 64
 
 _WARPS = {"row_lse": 4, "offdiag": 4, "local": 4, "grad": 4}
 """Warps per program of each kernel family. ``benchmarks/tune_triton.py`` on the H200
-(``results/tune_triton_T4096_h200.json``, T = 4096): these take float32 forward+backward
-from 27.4 to 23.7 ms and bfloat16 from 10.1 to 8.4 ms against the first choice (tiles of
-32 in the gradient kernels, 8 warps elsewhere); superblocks of 256 or 1024 tokens were
-within 2% of 512."""
+(``results/tune_triton_T4096_h200.json``, T = 4096, one knob at a time): these take
+float32 forward+backward from 27.4 to 23.7 ms against the first choice (tiles of 32 in
+the gradient kernels, 8 warps elsewhere), and bfloat16 from 10.1 to 8.4 ms (measured
+with 8 warps for ``row_lse``, which was within 1% of 4 there); superblocks of 256 or
+1024 tokens were within 2% of 512."""
 
 
 def interpreting() -> bool:
