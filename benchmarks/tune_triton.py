@@ -82,18 +82,20 @@ def main(argv: list[str] | None = None) -> dict:
     for dtype_name in args.dtypes:
         inputs = make_inputs(args.tokens // args.length, 8, args.length, 64, DTYPES[dtype_name], "cuda", 0)
         config = copy.deepcopy(default)
-        timed: dict[str, float] = {}
+        timed: dict[str, float] = {}  # repr of a configuration → its time
+
+        def time_of(trial: dict) -> float:
+            key = repr(sorted(trial.items()))
+            if key not in timed:
+                apply(trial)
+                timed[key] = fwd_bwd_ms(inputs, args.warmup, args.repeat)
+                rows.append({"dtype": dtype_name, "T": args.length, **trial, "fwd_bwd_ms": timed[key]})
+                print(f"{dtype_name} {trial} {timed[key]:.3f} ms", flush=True)
+            return timed[key]
+
         for knob, values in KNOBS.items():
-            for value in values:
-                trial = {**config, knob: value}
-                key = repr(sorted(trial.items()))
-                if key not in timed:
-                    apply(trial)
-                    timed[key] = fwd_bwd_ms(inputs, args.warmup, args.repeat)
-                    rows.append({"dtype": dtype_name, "T": args.length, **trial, "fwd_bwd_ms": timed[key]})
-                    print(f"{dtype_name} {trial} {timed[key]:.3f} ms", flush=True)
-            config[knob] = min(values, key=lambda v: timed[repr(sorted({**config, knob: v}.items()))])
-        best[dtype_name] = {**config, "fwd_bwd_ms": timed[repr(sorted(config.items()))]}
+            config[knob] = min(values, key=lambda value: time_of({**config, knob: value}))
+        best[dtype_name] = {**config, "fwd_bwd_ms": time_of(config)}
         print(f"best {dtype_name}: {best[dtype_name]}", flush=True)
         apply(default)
     result = {**provenance(__file__, argv, git_commit=args.git_commit, device=torch.device("cuda")),

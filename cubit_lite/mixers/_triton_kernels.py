@@ -245,7 +245,7 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, HV, G, CV, CD, DD, DAL, Tp, STRICT: t
     tl.store(G + bh * Tp * BD + rows[:, None] * BD + dims[None, :], acc)
     tl.store(CV + bh * Tp + rows, c)
     tl.store(CD + bh * Tp + rows, cd)
-    tl.store(DD + bh * Tp + rows, tl.sum(dy * u_d, 1))
+    tl.store(DD + bh * Tp + rows, tl.sum(dy * u_d, 1))  # in float32, not from the tile (dP_tt is PREC's)
     tl.store(DAL + bh * Tp + rows, tl.sum(x * acc, 1))
 
 

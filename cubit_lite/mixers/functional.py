@@ -31,6 +31,7 @@ and option names, and raise :class:`ValueError` saying what is allowed. The priv
 
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -195,7 +196,15 @@ an Ampere-or-newer CUDA GPU (compiled and tested there: ``results/cuda_tests_h20
 
 def _has_tf32(device: torch.device) -> bool:
     """Whether ``device`` is a CUDA GPU with TF32 tensor cores (compute capability 8.0 or more)."""
-    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+    if device.type != "cuda":
+        return False
+    return _gpu_has_tf32(torch.cuda.current_device() if device.index is None else device.index)
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_has_tf32(index: int) -> bool:
+    """:func:`_has_tf32` for GPU ``index``, asked once: every solve of a training step checks it."""
+    return torch.cuda.get_device_capability(index) >= (8, 0)
 
 
 def _resolve_implementation(implementation: str, device: torch.device, causal: bool, work: torch.dtype) -> str:

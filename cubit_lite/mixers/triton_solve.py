@@ -308,7 +308,7 @@ class _TritonSystemSolve(torch.autograd.Function):
                                                         HAS_ACC=r1 < nb, C=block, BD=bd, DV=dvp, BV=bv,
                                                         PREC=ctx.precision, **_warps(_WARPS["local"]))
             needs = dict(zip(_INPUTS, ctx.needs_input_grad))
-            if needs["x"] or needs["z"] or needs["al"] or needs["be"]:
+            if any(needs[name] for name in ("x", "z", "al", "be")):
                 # G and H; G may take the memory of the (now finished) off-diagonal sums. The
                 # kernels also give the per-token sums c_t = dY_t · h_t, dY_t · u_t, x_t · G_t, z_t · H_t.
                 g = acc if acc is not dup and acc.shape == xp.shape else torch.empty_like(xp)
