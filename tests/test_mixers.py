@@ -492,3 +492,165 @@ def test_cached_decoding_with_rotary_positions(name):
     cache = MixerCache()
     pieces = [mixer(x[:, :3], cache)] + [mixer(x[:, t : t + 1], cache) for t in range(3, 9)]
     torch.testing.assert_close(torch.cat(pieces, dim=1), mixer(x), atol=1e-12, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# Rotary references (chapter 4, "Rotary references")
+# --------------------------------------------------------------------------- #
+ROTARY_CUBITS = [("cubit", True), ("cubit", False), ("cubit-share", True), ("cubit-share", False),
+                 ("cubit-nolrr", True)]
+
+
+def _rotary_cubit(name, rotate, seed=3):
+    torch.manual_seed(seed)
+    return build_mixer(name, 16, 2, rotary=True, rotate_references=rotate, lam=1e-2).double()
+
+
+@pytest.mark.parametrize("name, rotate", ROTARY_CUBITS)
+def test_rotary_cubit_cached_decoding_equals_the_full_pass(name, rotate):
+    """Each new reference is rotated at its own offset: cached decoding = the full pass (1e-12)."""
+    mixer = _rotary_cubit(name, rotate)
+    x = randn(2, 10, 16, seed=70)
+    cache = MixerCache()
+    pieces = [mixer(x[:, :4], cache)] + [mixer(x[:, t : t + 1], cache) for t in range(4, 10)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), mixer(x), atol=1e-12, rtol=0)
+    assert ("r" in cache.tensors) == (name != "cubit-share" or not rotate)
+
+
+@pytest.mark.parametrize("name, rotate", ROTARY_CUBITS)
+def test_rotary_cubit_is_exactly_causal(name, rotate):
+    mixer = _rotary_cubit(name, rotate)
+    x = randn(2, 10, 16, seed=71)
+    y = x.clone()
+    y[:, 6:] = randn(2, 4, 16, seed=72)
+    assert torch.equal(mixer(x)[:, :6], mixer(y)[:, :6])
+    assert not torch.equal(mixer(x)[:, 6:], mixer(y)[:, 6:])
+
+
+@pytest.mark.parametrize("name", ["cubit", "cubit-share"])
+def test_gradcheck_rotary_cubit_layer(name):
+    """float64 gradients through the rotated references, the solve and the learned λ."""
+    torch.manual_seed(4)
+    mixer = build_mixer(name, 8, 2, rotary=True, lam=0.1, learn_lam=True).double()
+    x = randn(1, 5, 8, seed=73).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: mixer(x), (x,), eps=1e-6, atol=1e-6)
+    mixer(x).sum().backward()
+    assert mixer.log_lam.grad is not None and bool(mixer.log_lam.grad.abs().sum() > 0)
+
+
+@pytest.mark.parametrize("name, rotate", ROTARY_CUBITS)
+def test_rotated_references_keep_the_pivot_bound(name, rotate):
+    """Rotations keep norms, so ℓ_ii is still the row's largest logit: P_ij <= P_ii and P_ii >= 1/i."""
+    mixer = _rotary_cubit(name, rotate)
+    p = mixer.matrices(randn(3, 40, 16, seed=74) * 3.0).reference  # (B, H, T, T)
+    diag = p.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
+    i = torch.arange(1, 41, dtype=F64)
+    assert bool((diag >= 1.0 / i - 1e-15).all())
+    assert bool((p <= diag.unsqueeze(-1) + 1e-15).all())
+    torch.testing.assert_close(p.sum(-1), torch.ones_like(diag), atol=1e-12, rtol=0)
+
+
+def test_rotary_cubit_kernel_depends_on_position():
+    """The same token at every position: unrotated references give the uniform P_ij = 1/i (content
+    alone cannot tell the tokens apart); rotated ones must not. Fails if P stops seeing positions."""
+    token = randn(1, 1, 16, seed=75).expand(1, 12, 16)
+    uniform = torch.tril(torch.ones(12, 12, dtype=F64)) / torch.arange(1, 13, dtype=F64)[:, None]
+    for name in ("cubit", "cubit-share"):
+        unrotated = _rotary_cubit(name, False).matrices(token).reference[0]  # (H, T, T)
+        torch.testing.assert_close(unrotated, uniform.expand_as(unrotated), atol=1e-12, rtol=0)
+        rotated = _rotary_cubit(name, True).matrices(token).reference[0]
+        assert (rotated - uniform).abs().amax() > 0.05, name
+        # relative positions only: row t's weights on the offsets 0..t are the same for every t
+        # (a constant token, so ℓ_ij depends on i − j alone); row 11 extends row 10 by one offset
+        logits = torch.log(rotated[:, 11, 1:]) - torch.log(rotated[:, 10, :11])
+        torch.testing.assert_close(logits - logits[:, :1], torch.zeros_like(logits), atol=1e-10, rtol=0)
+
+
+def test_layer_matrices_reproduce_the_layer():
+    """``CubitMixer.matrices`` gives the A, P, (P + λI)⁻¹, S that the forward pass uses."""
+    mixer = _rotary_cubit("cubit", True)
+    x = randn(2, 7, 16, seed=76)
+    m = mixer.matrices(x)
+    v = mixer.heads(mixer.value(x))
+    u = m.ridge_inverse @ (m.s.unsqueeze(-1) * v)
+    torch.testing.assert_close(mixer.merge(m.attention @ u), mixer(x), atol=1e-12, rtol=0)
+
+
+def test_rotate_references_defaults_and_errors():
+    assert build_mixer("cubit", 16, 2, rotary=True).rotate_references is True
+    assert "rotate_references" in mixer_options("cubit-share")
+    with pytest.raises(ValueError, match="rotate_references must be True or False"):
+        build_mixer("cubit", 16, 2, rotate_references="yes")
+    # without rotary positions the option changes nothing
+    torch.manual_seed(5)
+    a = build_mixer("cubit", 16, 2).double()
+    torch.manual_seed(5)
+    b = build_mixer("cubit", 16, 2, rotate_references=False).double()
+    x = randn(1, 6, 16, seed=77)
+    assert torch.equal(a(x), b(x))
+
+
+# --------------------------------------------------------------------------- #
+# DeltaFormer's two u-stages, named
+# --------------------------------------------------------------------------- #
+def _published_deltaformer(q, k, v, beta, rows=None):
+    """The published DeltaFormer, written out token by token (the definition documented with
+    flash-linear-attention's naive reference): u_t = v_t − β_t Σ_{j<t} softmax_j(q_t·k_j/√D) u_j,
+    then o = causal softmax attention of q, k over u. ``rows=k`` gives the "kk" u-stage."""
+    rows = q if rows is None else rows
+    d = q.shape[-1]
+    us = []
+    for t in range(q.shape[2]):
+        if t == 0:
+            us.append(v[:, :, 0])
+            continue
+        w = torch.softmax(torch.einsum("bhd,bhjd->bhj", rows[:, :, t], k[:, :, :t]) / math.sqrt(d), dim=-1)
+        us.append(v[:, :, t] - beta[:, :, t, None] * torch.einsum("bhj,bhjd->bhd", w, torch.stack(us, dim=2)))
+    return softmax_attention(q, k, torch.stack(us, dim=2))
+
+
+def test_qk_u_stage_is_the_published_deltaformer(qkvr):
+    q, k, v, _, _, beta = qkvr
+    expected = _published_deltaformer(q, k, v, beta)
+    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk"), expected, atol=1e-12, rtol=0)
+    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk", implementation="blocked", block=4),
+                               expected, atol=1e-12, rtol=0)
+    # "kk" (the default) is the same recurrence with keys in place of queries, and differs from "qk"
+    kk = _published_deltaformer(q, k, v, beta, rows=k)
+    torch.testing.assert_close(deltaformer_attention(q, k, v, beta), kk, atol=1e-12, rtol=0)
+    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, implementation="blocked", block=4), kk,
+                               atol=1e-12, rtol=0)
+    assert (expected - kk).abs().amax() > 1e-3
+
+
+def test_qk_kernel_and_solve(qkvr):
+    q, k, v, _, _, beta = qkvr
+    l_qk = deltaformer_kernel(k, q=q)
+    eye = torch.eye(k.shape[2], dtype=F64)
+    dense = torch.linalg.solve(eye + beta.unsqueeze(-1) * l_qk, v)
+    torch.testing.assert_close(deltaformer_solve(k, v, beta, q=q), dense, atol=1e-12, rtol=0)
+    assert torch.equal(torch.triu(l_qk), torch.zeros_like(l_qk))
+    fn = lambda q, k, v, b: deltaformer_solve(k, v, b, q=q)  # noqa: E731
+    inputs = [_small(1, 2, 5, 3, seed=80 + i) for i in range(3)] + [randn(1, 2, 5, seed=84).requires_grad_()]
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+def test_qk_deltaformer_layer_cached_decoding(rotary):
+    torch.manual_seed(6)
+    mixer = build_mixer("deltaformer", 16, 2, u_stage="qk", rotary=rotary).double()
+    assert mixer.u_stage == "qk" and build_mixer("deltaformer", 16, 2).u_stage == "kk"
+    x = randn(2, 9, 16, seed=85)
+    cache = MixerCache()
+    pieces = [mixer(x[:, :3], cache)] + [mixer(x[:, t : t + 1], cache) for t in range(3, 9)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), mixer(x), atol=1e-12, rtol=0)
+    torch.manual_seed(6)
+    kk = build_mixer("deltaformer", 16, 2, rotary=rotary).double()
+    assert not torch.allclose(kk(x), mixer(x))
+
+
+def test_unknown_u_stage_is_refused():
+    with pytest.raises(ValueError, match="unknown u_stage 'vk'; choose one of kk, qk"):
+        deltaformer_attention(*_qkv(), torch.ones(1, 2, 5), u_stage="vk")
+    with pytest.raises(ValueError, match="unknown u_stage"):
+        build_mixer("deltaformer", 16, 2, u_stage="QK")

@@ -89,9 +89,9 @@ def cubit_fn(implementation, ref_norm="one-side", ref_scale=4.0):
     return fn
 
 
-def delta_fn(implementation):
+def delta_fn(implementation, u_stage="kk"):
     def fn(q, k, v, beta):
-        return deltaformer_attention(q, k, v, beta, implementation=implementation, block=32)
+        return deltaformer_attention(q, k, v, beta, u_stage=u_stage, implementation=implementation, block=32)
     return fn
 
 
@@ -119,6 +119,13 @@ def test_deltaformer_triton_equals_reference_forward_and_backward(shape):
     (q, k, v, _, _, _), w = cubit_case(*shape, seed=7)
     beta = torch.sigmoid(randn(*shape[:3], seed=11)) * 1.5  # includes β near 0 and above 1
     assert_close_to_reference(delta_fn, [q, k, v, beta], w)
+
+
+def test_deltaformer_qk_u_stage_triton_equals_reference():
+    """The published DeltaFormer's u-stage (L from q·k) through the same kernels, forward and backward."""
+    (q, k, v, _, _, _), w = cubit_case(1, 2, 70, 16, 16, seed=8)
+    beta = torch.sigmoid(randn(1, 2, 70, seed=12)) * 1.5
+    assert_close_to_reference(lambda impl: delta_fn(impl, "qk"), [q, k, v, beta], w)
 
 
 def test_cubit_solve_without_lrr_and_with_a_float_lambda():

@@ -11,6 +11,7 @@
 from .functional import (
     IMPLEMENTATIONS,
     REF_NORMS,
+    U_STAGES,
     CubitMatrices,
     attention_weights,
     cubit_attention,
@@ -43,6 +44,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "MIXER_NAMES",
     "REF_NORMS",
+    "U_STAGES",
     "CubitMatrices",
     "CubitMixer",
     "DeltaFormerMixer",

@@ -317,11 +317,13 @@ def blocked_delta_solve(a: Tensor, b: Tensor, y: Tensor, beta: Tensor, block: in
     return _BlockedDeltaSolve.apply(a, b, y, beta, int(block))
 
 
-def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
-    """DeltaFormer's causal ``(I + diag(β) L) U = V`` with ``L`` from ``k_i · k_j / √D``.
+def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, block: int = DEFAULT_BLOCK, *,
+                              rows: Tensor | None = None) -> Tensor:
+    """DeltaFormer's causal ``(I + diag(β) L) U = V`` with ``L`` from ``k_i · k_j / √D``
+    (or ``rows_i · k_j / √D``: ``rows = q`` is the ``"qk"`` u-stage).
 
-    ``k`` ``(B, H, T, D)``, ``v`` ``(B, H, T, Dv)``, ``beta`` ``(B, H, T)``, already in the
-    work dtype.
+    ``k`` and ``rows`` ``(B, H, T, D)``, ``v`` ``(B, H, T, Dv)``, ``beta`` ``(B, H, T)``,
+    already in the work dtype.
     """
-    a = (k / math.sqrt(k.shape[-1])).contiguous()
+    a = ((k if rows is None else rows) / math.sqrt(k.shape[-1])).contiguous()
     return blocked_delta_solve(a, k.contiguous(), v.contiguous(), beta.contiguous(), block)

@@ -53,6 +53,7 @@ from .triton_solve import interpreting, triton_available, triton_system_solve
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "U_STAGES",
     "REF_NORMS",
     "CubitMatrices",
     "attention_weights",
@@ -610,9 +611,22 @@ def cubit_matrices(
 # --------------------------------------------------------------------------- #
 # DeltaFormer (§4)
 # --------------------------------------------------------------------------- #
-def _deltaformer_kernel(k: Tensor, causal: bool) -> Tensor:
+U_STAGES = ("kk", "qk")
+"""How DeltaFormer's u-stage logits are formed: ``"kk"`` (``k_i · k_j``, what
+flash-linear-attention's DeltaFormer *layer* passes, and this library's default) or
+``"qk"`` (``q_i · k_j``, the published DeltaFormer and fla's op ``fla.ops.deltaformer``)."""
+
+
+def _check_u_stage(u_stage: str) -> None:
+    if u_stage not in U_STAGES:
+        raise ValueError(f"unknown u_stage {u_stage!r}; choose one of {', '.join(U_STAGES)} "
+                         "(kk: L from k_i · k_j, qk: L from q_i · k_j)")
+
+
+def _deltaformer_kernel(k: Tensor, causal: bool, q: Tensor | None = None) -> Tensor:
     t = k.shape[-2]
-    logits = (k @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
+    rows = k if q is None else q
+    logits = (rows @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
     if causal:
         mask = _causal_mask(t, t, k.device, strict=True)
     else:
@@ -620,17 +634,21 @@ def _deltaformer_kernel(k: Tensor, causal: bool) -> Tensor:
     return _masked_softmax(logits, mask, empty_rows=True)
 
 
-def deltaformer_kernel(k: Tensor, *, causal: bool = True) -> Tensor:
+def deltaformer_kernel(k: Tensor, *, q: Tensor | None = None, causal: bool = True) -> Tensor:
     """DeltaFormer's ``L``: the row softmax of ``k_i · k_j / √D`` over ``j < i`` (§4).
 
-    Strictly lower triangular; row 1 (nothing before it) is all zero. With
-    ``causal=False`` the softmax runs over every ``j ≠ i``.
+    With ``q`` given, the logits are ``q_i · k_j / √D`` instead (the ``"qk"`` u-stage
+    of :data:`U_STAGES`). Strictly lower triangular; row 1 (nothing before it) is all
+    zero. With ``causal=False`` the softmax runs over every ``j ≠ i``.
 
     Returns:
         ``L`` of shape ``(B, H, T, T)``.
     """
     _check_4d("k", k)
-    return _deltaformer_kernel(k, causal)
+    if q is not None:
+        _check_qk(q, k)
+        _check_tokens("q and k", q, k)
+    return _deltaformer_kernel(k, causal, q)
 
 
 def _delta_solve(l_matrix: Tensor, beta: Tensor, v: Tensor, causal: bool) -> Tensor:
@@ -640,33 +658,38 @@ def _delta_solve(l_matrix: Tensor, beta: Tensor, v: Tensor, causal: bool) -> Ten
 
 
 def _deltaformer_solve(
-    k: Tensor, v: Tensor, beta: Tensor, causal: bool, implementation: str = "reference", block: int = 64
+    k: Tensor, v: Tensor, beta: Tensor, causal: bool, implementation: str = "reference", block: int = 64,
+    q: Tensor | None = None,
 ) -> Tensor:
     work = _solve_dtype(k, v)
     path = _resolve_implementation(implementation, k.device, causal, work)
-    precision = _tile_precision(k, v)
+    precision = _tile_precision(k, v) if q is None else _tile_precision(q, k, v)
     with _full_precision(k.device):
         k, v, beta = k.to(work), v.to(work), beta.to(work)
+        rows = k if q is None else q.to(work)  # the u-stage logits are rows_t · k_j / √D
         if path == "blocked":
-            return deltaformer_blocked_solve(k, v, beta, block)  # never forms L
+            return deltaformer_blocked_solve(k, v, beta, block, rows=rows)  # never forms L
         if path == "triton":
             ones = torch.ones(k.shape[:3], dtype=work, device=k.device)
-            scale = ones / math.sqrt(k.shape[-1])  # ℓ_tj = k_t · k_j / √D
-            return triton_system_solve(k, k, scale, ones, v, beta, ones, strict=True, precision=precision)
-        return _delta_solve(_deltaformer_kernel(k, causal), beta, v, causal)
+            scale = ones / math.sqrt(k.shape[-1])
+            return triton_system_solve(rows, k, scale, ones, v, beta, ones, strict=True, precision=precision)
+        return _delta_solve(_deltaformer_kernel(k, causal, None if q is None else rows), beta, v, causal)
 
 
 def deltaformer_solve(
-    k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True, implementation: str = "auto", block: int = 64
+    k: Tensor, v: Tensor, beta: Tensor, *, q: Tensor | None = None, causal: bool = True,
+    implementation: str = "auto", block: int = 64,
 ) -> Tensor:
     """DeltaFormer's value stage: solve ``(I + diag(β) L) U = V`` (§4).
 
     Row by row, ``u_i = v_i − β_i Σ_{j<i} L_ij u_j``: each token writes its value minus
-    what the past already predicts (the delta rule). Float32 (float64 for float64
-    inputs), autocast off.
+    what the past already predicts (the delta rule). ``L`` comes from ``k_i · k_j``
+    (the ``"kk"`` u-stage), or from ``q_i · k_j`` when ``q`` is given (``"qk"``, the
+    published DeltaFormer). Float32 (float64 for float64 inputs), autocast off.
 
     Args:
         k: keys ``(B, H, T, D)``; v: values ``(B, H, T, Dv)``; beta: ``(B, H, T)``.
+        q: queries ``(B, H, T, D)`` for the ``"qk"`` u-stage, or None (``"kk"``).
         implementation: one of :data:`IMPLEMENTATIONS`, as in :func:`cubit_solve`
             (``"blocked"``/``"triton"``: blocked forward substitution that never
             forms ``L``, causal only); block: rows per block of ``"blocked"``.
@@ -677,26 +700,33 @@ def deltaformer_solve(
     _check_4d("k", k)
     _check_4d("v", v)
     _check_tokens("k and v", k, v)
+    if q is not None:
+        _check_qk(q, k)
+        _check_tokens("q and k", q, k)
     _check_per_token("beta", beta, v)
     _check_implementation(implementation, causal, block)
-    return _deltaformer_solve(k, v, beta, causal, implementation, block)
+    return _deltaformer_solve(k, v, beta, causal, implementation, block, q)
 
 
 def deltaformer_attention(
-    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, causal: bool = True, implementation: str = "auto",
-    block: int = 64,
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, u_stage: str = "kk", causal: bool = True,
+    implementation: str = "auto", block: int = 64,
 ) -> Tensor:
     """DeltaFormer: ``O = A U`` with ``(I + diag(β) L) U = V`` (§4).
 
     Args:
         q, k: ``(B, H, T, D)``; v: ``(B, H, T, Dv)``; beta: ``(B, H, T)``.
+        u_stage: one of :data:`U_STAGES`: ``L`` from ``k_i · k_j`` (``"kk"``, default)
+            or from ``q_i · k_j`` (``"qk"``, the published DeltaFormer).
         implementation, block: as in :func:`deltaformer_solve`.
 
     Returns:
         ``O`` of shape ``(B, H, T, Dv)`` in ``v``'s dtype.
     """
     _check_qkv(q, k, v, causal=causal)
-    u = deltaformer_solve(k, v, beta, causal=causal, implementation=implementation, block=block)
+    _check_u_stage(u_stage)
+    u = deltaformer_solve(k, v, beta, q=q if u_stage == "qk" else None, causal=causal,
+                          implementation=implementation, block=block)
     return _softmax_attention(q, k, u.to(v.dtype), causal, None)
 
 

@@ -100,8 +100,8 @@ class MultiHeadMixer(nn.Module):
         bias: whether the projections have biases.
         rotary: rotate queries and keys by their positions (rotary position
             embeddings, :func:`apply_rotary`), so that ``q_i · k_j`` depends on
-            ``i − j``. Cubit's own references are not rotated (its reference kernel
-            stays a function of content); Cubit-Share's are, being its keys.
+            ``i − j``. Cubit rotates its references too unless told not to
+            (:class:`CubitMixer`'s ``rotate_references``).
     """
 
     name = "mixer"
@@ -197,6 +197,14 @@ class CubitMixer(MultiHeadMixer):
             per head and always learned, so ``g`` stays positive and the diagonal of
             ``P`` stays the largest entry of its row).
         ref_norm: one of :data:`~cubit_lite.mixers.functional.REF_NORMS`.
+        rotate_references: with ``rotary=True``, rotate each reference by its
+            position like the keys (default): ``ℓ_ij = (R_i r_i) · (R_j r̂_j)``, so
+            ``P`` depends on ``i − j`` as well as on content, and the pivot bound
+            ``P_ii >= 1/i`` still holds because rotations keep norms (chapter 4,
+            "Rotary references"). ``False`` leaves them unrotated
+            (the ablation: ``P`` is then a function of content alone); for
+            Cubit-Share the references are then the keys before rotation. No effect
+            without rotary positions.
         implementation: how the causal solve runs, one of
             :data:`~cubit_lite.mixers.functional.IMPLEMENTATIONS` (default ``"auto"``);
             ``"blocked"`` never forms ``P`` (:mod:`cubit_lite.mixers.blocked`).
@@ -221,10 +229,14 @@ class CubitMixer(MultiHeadMixer):
         learn_lrr_bounds: bool = False,
         ref_scale: float = 1.0,
         ref_norm: str = "one-side",
+        rotate_references: bool = True,
         implementation: str = "auto",
         block: int = 64,
     ) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
+        if not isinstance(rotate_references, bool):
+            raise ValueError(f"rotate_references must be True or False; got {rotate_references!r}")
+        self.rotate_references = rotate_references
         Fm._check_implementation(implementation, True, block)
         self.implementation, self.block = implementation, block
         Fm._check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
@@ -270,9 +282,38 @@ class CubitMixer(MultiHeadMixer):
             gate = torch.sigmoid(self.rescale(x.to(low.dtype))).transpose(1, 2)  # (B, H, T)
             return low + (high - low) * gate
 
-    def references(self, x: Tensor, k: Tensor) -> Tensor:
-        """``R = X W_r`` per head, or ``K`` for Cubit-Share: ``(B, H, T, D)``."""
-        return k if self.reference is None else self.heads(self.reference(x))
+    @property
+    def references_are_keys(self) -> bool:
+        """Whether the references are exactly the (possibly rotated) keys: Cubit-Share, unless
+        rotary positions rotate the keys and ``rotate_references=False`` asks for unrotated ones."""
+        return self.reference is None and (self.rotate_references or not self.rotary)
+
+    def references(self, x: Tensor, k: Tensor, offset: int = 0) -> Tensor:
+        """The reference vectors of tokens ``offset, offset + 1, …``: ``(B, H, T, D)``.
+
+        ``R = X W_r`` (``K`` for Cubit-Share), rotated by position with rotary
+        positions and ``rotate_references`` (``k`` arrives already rotated).
+        """
+        if self.references_are_keys:
+            return k
+        if self.reference is None:  # Cubit-Share, rotary, unrotated references: the keys before rotation
+            return self.heads(self.key(x))
+        r = self.heads(self.reference(x))
+        return apply_rotary(r, offset) if self.rotary and self.rotate_references else r
+
+    def matrices(self, x: Tensor) -> Fm.CubitMatrices:
+        """``A``, ``P``, ``(P + λI)⁻¹`` and ``S`` of this layer on ``x`` ``(B, T, C)``, for plotting.
+
+        The same projections, rotations and options as :meth:`forward` (``(B, H, T, T)``
+        matrices, in the solve's precision).
+        """
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (B, T, {self.d_model}); got {tuple(x.shape)}")
+        q, k = self.heads(self.query(x)), self.heads(self.key(x))
+        if self.rotary:
+            q, k = apply_rotary(q), apply_rotary(k)
+        return Fm.cubit_matrices(q, k, self.references(x, k), s=self.scales(x), lam=self.lam,
+                                 ref_scale=self.ref_scale, ref_norm=self.ref_norm)
 
     def mix(self, x, q, k, v, cache):
         r, s = self.references(x, k), self.scales(x)
@@ -284,8 +325,8 @@ class CubitMixer(MultiHeadMixer):
 
     def mix_step(self, x, q, k, v, cache):
         # u_t = (s_t v_t − Σ_{j<t} P_tj u_j) / (P_tt + λ)   (CUBIT_MATH.md §3)
-        r_new, s = self.references(x, k), self.scales(x)
-        r_all = torch.cat([cache.tensors["k" if self.reference is None else "r"], r_new], dim=-2)
+        r_new, s = self.references(x, k, offset=len(cache)), self.scales(x)
+        r_all = torch.cat([cache.tensors["k" if self.references_are_keys else "r"], r_new], dim=-2)
         u_past = cache.tensors["u"]
         work = u_past.dtype
         with Fm._full_precision(x.device):
@@ -298,8 +339,8 @@ class CubitMixer(MultiHeadMixer):
         return Fm._softmax_attention(q, past["k"], past["u"].to(v.dtype), False, None)
 
     def _cached_references(self, r: Tensor) -> dict[str, Tensor]:
-        """Cubit-Share's references are its keys, which the cache already holds."""
-        return {} if self.reference is None else {"r": r}
+        """References that are the keys are not cached twice."""
+        return {} if self.references_are_keys else {"r": r}
 
 
 class DeltaFormerMixer(MultiHeadMixer):
@@ -307,17 +348,21 @@ class DeltaFormerMixer(MultiHeadMixer):
 
     ``β_t = x_t · w_β + c_β`` per head, unbounded; ``w_β = 0`` and ``c_β = beta_init``
     at initialisation, so every ``β`` starts at ``beta_init`` (default 1).
+    ``u_stage`` names how ``L`` is formed (:data:`~cubit_lite.mixers.functional.U_STAGES`):
+    ``"kk"`` (default, ``k_i · k_j``, as flash-linear-attention's layer) or ``"qk"``
+    (``q_i · k_j``, the published DeltaFormer and fla's op). Results must say which.
     ``implementation`` and ``block`` choose the solve, as for :class:`CubitMixer`.
     """
 
     name = "deltaformer"
 
     def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
-                 rotary: bool = False, beta_init: float = 1.0, implementation: str = "auto",
+                 rotary: bool = False, beta_init: float = 1.0, u_stage: str = "kk", implementation: str = "auto",
                  block: int = 64) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
+        Fm._check_u_stage(u_stage)
         Fm._check_implementation(implementation, True, block)
-        self.implementation, self.block = implementation, block
+        self.u_stage, self.implementation, self.block = u_stage, implementation, block
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
         nn.init.constant_(self.beta.bias, float(beta_init))
@@ -328,17 +373,19 @@ class DeltaFormerMixer(MultiHeadMixer):
         return self.beta(x).transpose(1, 2)
 
     def mix(self, x, q, k, v, cache):
-        u = Fm._deltaformer_solve(k, v, self.betas(x), True, self.implementation, self.block)
+        rows = q if self.u_stage == "qk" else None
+        u = Fm._deltaformer_solve(k, v, self.betas(x), True, self.implementation, self.block, rows)
         if cache is not None:
             cache.extend(k=k, u=u)
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
 
     def mix_step(self, x, q, k, v, cache):
-        # u_t = v_t − β_t Σ_{j<t} L_tj u_j, L_t = softmax_{j<t}(k_t · k_j / √D)
+        # u_t = v_t − β_t Σ_{j<t} L_tj u_j, L_t = softmax_{j<t}(k_t · k_j / √D)   (q_t · k_j for "qk")
         k_past, u_past = cache.tensors["k"], cache.tensors["u"]
         work = u_past.dtype
+        rows = q if self.u_stage == "qk" else k
         with Fm._full_precision(x.device):
-            logits = (k.to(work) @ k_past.to(work).transpose(-2, -1)) / math.sqrt(self.head_dim)
+            logits = (rows.to(work) @ k_past.to(work).transpose(-2, -1)) / math.sqrt(self.head_dim)
             l_row = torch.softmax(logits, dim=-1)  # (B, H, 1, t − 1)
             u_new = v.to(work) - self.betas(x).to(work).unsqueeze(-1) * (l_row @ u_past)
         past = cache.extend(k=k, u=u_new)
