@@ -61,7 +61,8 @@ def test_repository_url_matches_the_book_config():
 RESULTS = ROOT / "results"
 
 
-@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")) + sorted(RESULTS.glob("fair_comparison/*.json")),
+                         ids=lambda p: p.name)
 def test_every_result_file_records_its_provenance(path):
     import json
     import re
@@ -73,7 +74,7 @@ def test_every_result_file_records_its_provenance(path):
             assert gpu.upper() in result["device"], (path.name, result["device"])
     assert re.fullmatch(r"[0-9a-f]{40}", result["git_commit"])
     assert result["command"].startswith(("python benchmarks/", "python experiments/"))
-    if path.name.startswith("lm_"):
+    if path.name.startswith(("lm_", "fair_")) and "runs" in result:
         assert result["complete"] and result["runs"]
         for run in result["runs"]:
             assert run["returncode"] == 0 and math.isfinite(run["final_val_loss"])
