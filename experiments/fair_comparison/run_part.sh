@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One part of the pre-registered fair comparison (experiments/fair_comparison/PLAN.md) on one GPU.
 #
-#   bash experiments/fair_comparison/run_part.sh OUT GIT_COMMIT PART      (PART: A, B or C)
+#   bash experiments/fair_comparison/run_part.sh OUT GIT_COMMIT PART      (PART: A, B, C, or F of FOLLOWUP.md)
 #
 # Each grid is one `experiments/run_lm.py` call writing fair_<PART>_<grid>.json; the grids
 # of a part run side by side on the GPU. Every grid stops by itself before LIMIT seconds
@@ -64,8 +64,12 @@ case "$part" in
     grid unrotated_T256 1 "cubit" "0 1 2 3" "${t256[@]}" --mixer-option rotate_references=false &
     grid unrotated_T4096 1 "cubit" "0 1 2 3" "${t4096[@]}" --mixer-option rotate_references=false &
     ;;
+  F)  # FOLLOWUP.md: the Transformer at peak rate 2e-3
+    grid followup_T256 2 "transformer" "0 1 2 3" "${t256[@]}" --lr 2e-3 --min-lr 2e-4 &
+    grid followup_T4096 2 "transformer" "0 1 2 3" "${t4096[@]}" --lr 2e-3 --min-lr 2e-4 &
+    ;;
   *)
-    echo "unknown part $part; choose A, B or C" >&2
+    echo "unknown part $part; choose A, B, C or F" >&2
     exit 2
     ;;
 esac
