@@ -74,7 +74,7 @@ def test_analysis_pairs_seeds_and_applies_the_decision_rule(tmp_path):
 def test_run_part_refuses_an_unknown_part(tmp_path):
     done = subprocess.run(["bash", str(FOLDER / "run_part.sh"), str(tmp_path), "0" * 40, "Z"],
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "LIMIT": "5"})
-    assert done.returncode == 2 and "unknown part Z; choose A, B, C or F" in done.stderr
+    assert done.returncode == 2 and "unknown part Z; choose A, B, C, F or G" in done.stderr
 
 
 def _git(*args):

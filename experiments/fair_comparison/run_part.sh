@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One part of the pre-registered fair comparison (experiments/fair_comparison/PLAN.md) on one GPU.
 #
-#   bash experiments/fair_comparison/run_part.sh OUT GIT_COMMIT PART      (PART: A, B, C, or F of FOLLOWUP.md)
+#   bash experiments/fair_comparison/run_part.sh OUT GIT_COMMIT PART      (PART: A, B, C, or F, G of FOLLOWUP.md)
 #
 # Each grid is one `experiments/run_lm.py` call writing fair_<PART>_<grid>.json; the grids
 # of a part run side by side on the GPU. Every grid stops by itself before LIMIT seconds
@@ -68,8 +68,11 @@ case "$part" in
     grid followup_T256 2 "transformer" "0 1 2 3" "${t256[@]}" --lr 2e-3 --min-lr 2e-4 &
     grid followup_T4096 2 "transformer" "0 1 2 3" "${t4096[@]}" --lr 2e-3 --min-lr 2e-4 &
     ;;
+  G)  # FOLLOWUP.md: Cubit at peak rate 2e-3 at T = 256, seeds 0 and 1
+    grid followup_cubit_T256 2 "cubit" "0 1" "${t256[@]}" --lr 2e-3 --min-lr 2e-4 &
+    ;;
   *)
-    echo "unknown part $part; choose A, B, C or F" >&2
+    echo "unknown part $part; choose A, B, C, F or G" >&2
     exit 2
     ;;
 esac
