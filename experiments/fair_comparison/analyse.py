@@ -91,8 +91,9 @@ def position_mean(lo: int, hi: int):
     return lambda run: statistics.fmean(run["val_loss_per_position"][lo - 1 : hi])
 
 
-def plan_commit() -> str | None:
-    out = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", str(PLAN.relative_to(ROOT))],
+def plan_commit(plan: Path = PLAN) -> str | None:
+    """The commit that added ``plan`` (None outside a git checkout)."""
+    out = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", str(plan.relative_to(ROOT))],
                          cwd=ROOT, capture_output=True, text=True)
     commits = out.stdout.split()
     return commits[-1] if commits else None
@@ -150,6 +151,22 @@ def analyse(grids: list[dict]) -> dict:
             flags[mixer] = {"best_other_rate": best, "improvement_over_1e-3": base - others[best],
                             "handicapped": base - others[best] > 0.02}
     result["lr_check_rule"] = flags
+    # FOLLOWUP.md (exploratory): the Transformer at 2e-3 against Cubit at 1e-3, seeds 0-3
+    tr_f256, tr_f4k = (final_losses(grids, f"followup_T{t}", "transformer") for t in ("256", "4096"))
+    df256, df4k = paired(cu256, tr_f256), paired(cu4k, tr_f4k)
+    f_seeds = sorted(set(df256) & set(df4k))
+    if len(f_seeds) >= 2:
+        i_f = t_interval([df4k[s] - df256[s] for s in f_seeds])
+        result["followup"] = {
+            "endpoint": "I_F = Δ_F(4096) − Δ_F(256), Δ_F = L_cubit(lr 1e-3) − L_transformer(lr 2e-3)",
+            "exploratory": True, "seeds": f_seeds, "I_F": i_f | {"verdict": verdict(i_f)},
+            "gap": {f"T{t}": t_interval(list(d.values())) for t, d in (("256", df256), ("4096", df4k))},
+            "transformer_lr2e-3": {f"T{t}": {str(s): r["final_val_loss"] for s, r in runs.items()}
+                                   for t, runs in (("256", tr_f256), ("4096", tr_f4k))},
+            "transformer_rate_gain": {  # L(1e-3) − L(2e-3), paired by seed: how much the higher rate helps
+                f"T{t}": t_interval(list(paired(tr, trf).values()))
+                for t, tr, trf in (("256", tr256, tr_f256), ("4096", tr4k, tr_f4k))},
+        }
     # secondary 5: the second corpus
     diff = paired(final_losses(grids, "stdlib_T4096", "cubit"), final_losses(grids, "stdlib_T4096", "transformer"))
     if len(diff) >= 2:
@@ -168,7 +185,9 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python experiments/fair_comparison/analyse.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "plan": "experiments/fair_comparison/PLAN.md",
         "plan_commit": plan_commit(),
-        "git_commit": grids[0]["git_commit"],
+        "followup_plan": "experiments/fair_comparison/FOLLOWUP.md",
+        "followup_plan_commit": plan_commit(PLAN.with_name("FOLLOWUP.md")),
+        "git_commit": grids[0]["git_commit"],  # parts A-C; follow-up F ran at a later commit (same training code)
         "run_commits": sorted({g["git_commit"] for g in grids}),
         "device": grids[0]["device"],
         "devices": sorted({g["device"] for g in grids}),
@@ -183,6 +202,11 @@ def main(argv: list[str] | None = None) -> dict:
     if primary:
         print(f"I = {primary['mean']:+.4f} nats/char, 95% CI [{primary['low']:+.4f}, {primary['high']:+.4f}], "
               f"t({primary['df']}) = {primary['t']:.2f}, p = {primary['p']:.3g}: {primary['verdict']}")
+    follow = result.get("followup")
+    if follow:
+        i_f = follow["I_F"]
+        print(f"follow-up (exploratory): I_F = {i_f['mean']:+.4f}, 95% CI [{i_f['low']:+.4f}, {i_f['high']:+.4f}], "
+              f"t({i_f['df']}) = {i_f['t']:.2f}: {i_f['verdict']}")
     print(f"wrote {args.out}")
     return result
 
