@@ -97,3 +97,17 @@ def test_the_plan_was_committed_before_the_results():
     summary = ROOT / "results" / "fair_comparison.json"
     if summary.exists():
         assert json.loads(summary.read_text())["plan_commit"] == plan[-1]
+
+
+def test_the_follow_ups_were_written_before_their_runs():
+    """FOLLOWUP.md's first version predates follow-up F's grids, and its last version predates G's."""
+    if _git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("not a git checkout")
+    versions = _git("log", "--format=%H", "--", "experiments/fair_comparison/FOLLOWUP.md").stdout.split()
+    assert versions, "FOLLOWUP.md must be committed"
+    for pattern, plan in (("fair_F_*", versions[-1]), ("fair_G_*", versions[0])):
+        for path in sorted((ROOT / "results" / "fair_comparison").glob(pattern)):
+            added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).stdout.split()
+            if added:
+                assert _git("merge-base", "--is-ancestor", plan, added[-1]).returncode == 0, path.name
+                assert plan != added[-1], f"{path.name} was committed together with its plan"

@@ -167,6 +167,17 @@ def analyse(grids: list[dict]) -> dict:
                 f"T{t}": t_interval(list(paired(tr, trf).values()))
                 for t, tr, trf in (("256", tr256, tr_f256), ("4096", tr4k, tr_f4k))},
         }
+    # FOLLOWUP.md G (exploratory): Cubit at 2e-3 at T = 256, seeds 0 and 1
+    cu_g = final_losses(grids, "followup_cubit_T256", "cubit")
+    if cu_g:
+        gain = paired(cu256, cu_g)  # L(1e-3) − L(2e-3): positive when the higher rate helps
+        best = paired(cu_g, tr_f256)  # both arms at 2e-3, T = 256
+        result["followup_g"] = {
+            "exploratory": True, "seeds": sorted(cu_g),
+            "cubit_lr2e-3_T256": {str(s): r["final_val_loss"] for s, r in cu_g.items()},
+            "cubit_rate_gain_T256": gain,
+            "gap_both_at_2e-3_T256": best,
+        }
     # secondary 5: the second corpus
     diff = paired(final_losses(grids, "stdlib_T4096", "cubit"), final_losses(grids, "stdlib_T4096", "transformer"))
     if len(diff) >= 2:
