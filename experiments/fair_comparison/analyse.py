@@ -32,6 +32,12 @@ PLAN = Path(__file__).with_name("PLAN.md")
 BINS = ((1, 256), (257, 1024), (1025, 2048), (2049, 4096))
 
 
+def log_bins(t: int) -> list[tuple[int, int]]:
+    """Bins of positions 1..t that double in length: (1, 1), (2, 2), (3, 4), (5, 8), ..., (t/2 + 1, t)."""
+    edges = [2**k for k in range(t.bit_length())]
+    return [(1, 1)] + [(lo + 1, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
 def t_interval(values: list[float], level: float = 0.95) -> dict:
     """Mean, ``level`` two-sided t-interval, t against 0, df and p of a list of paired differences.
 
@@ -105,6 +111,9 @@ def analyse(grids: list[dict]) -> dict:
     d256, d4k = paired(cu256, tr256), paired(cu4k, tr4k)
     seeds = sorted(set(d256) & set(d4k))
     result: dict = {"seeds": seeds}
+    result["recipe"] = {  # the training configuration of the primary arms (seed 0), for the book's tables
+        f"T{t}": {k: v for k, v in runs[min(runs)]["train_config"].items() if k not in ("out", "seed", "mixer")}
+        for t, runs in (("256", tr256), ("4096", tr4k)) if runs}
     if len(seeds) >= 2:
         primary = t_interval([d4k[s] - d256[s] for s in seeds])
         result["primary"] = {"endpoint": "I = Δ(4096) − Δ(256), Δ = L_cubit − L_transformer", **primary,
@@ -122,6 +131,10 @@ def analyse(grids: list[dict]) -> dict:
     result["gap_by_position_bin_T4096"] = {
         f"{lo}-{hi}": t_interval(list(paired(cu4k, tr4k, position_mean(lo, hi)).values()))
         for lo, hi in BINS if len(paired(cu4k, tr4k)) >= 2}
+    result["gap_by_log_bin"] = {  # for the figure: the paired gap in bins that double in length
+        f"T{t}": [{"first": lo, "last": hi, **t_interval(list(paired(cu, tr, position_mean(lo, hi)).values()))}
+                  for lo, hi in log_bins(int(t))]
+        for t, cu, tr in (("256", cu256, tr256), ("4096", cu4k, tr4k)) if len(paired(cu, tr)) >= 2}
     result["loss_by_position_bin"] = {
         f"{m}-T4096": {f"{lo}-{hi}": statistics.fmean(position_mean(lo, hi)(r) for r in runs.values())
                         for lo, hi in BINS}
@@ -204,7 +217,9 @@ def main(argv: list[str] | None = None) -> dict:
         "devices": sorted({g["device"] for g in grids}),
         "torch": grids[0]["torch"],
         "grids": {g["name"]: {"command": g["command"], "complete": g["complete"], "git_commit": g["git_commit"],
-                              "wall_seconds": g["wall_seconds"]} for g in grids},
+                              "wall_seconds": g["wall_seconds"],
+                              **({"git_commit_erratum": g["git_commit_erratum"]} if "git_commit_erratum" in g else {})}
+                  for g in grids},
         "failed_runs": [f"{r['mixer']} seed {r['seed']}" for r in runs if r["returncode"] != 0],
         **analyse(grids),
     }
