@@ -117,7 +117,9 @@ def test_tune_triton_knobs_exist_in_the_library_and_it_needs_a_gpu(tmp_path):
 def test_profile_lm_step_times_and_profiles_a_small_model_on_the_cpu():
     command = [sys.executable, str(ROOT / "benchmarks" / "profile_lm_step.py"), "--device", "cpu", "--mixer", "cubit",
                "--mixer-option", "implementation=blocked", "--block-size", "32", "--batch-size", "2", "--n-layer", "1",
-               "--n-head", "2", "--d-model", "16", "--warmup", "1", "--repeat", "2", "--rows", "5"]
+               "--n-head", "2", "--d-model", "16", "--warmup", "1", "--repeat", "2", "--rows", "1000"]
     done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
     assert "cubit {'implementation': 'blocked'}" in done.stdout and "tokens/s" in done.stdout
+    # every row of the profile (row limit far above the number of distinct ops), so the check does not
+    # depend on where the solve lands in a ranking by time on a busy machine
     assert "_BlockedRidgeSolve" in done.stdout  # the profile table names the solve that ran
