@@ -35,7 +35,9 @@ def test_t_interval_agrees_with_scipy():
 
 def _run(mixer, seed, loss, block):
     return {"mixer": mixer, "seed": seed, "returncode": 0, "final_val_loss": loss,
-            "val_loss_per_position": [loss + (0.5 if t < 16 else 0.0) for t in range(block)]}
+            "val_loss_per_position": [loss + (0.5 if t < 16 else 0.0) for t in range(block)],
+            "train_config": {"out": f"runs/{mixer}-s{seed}", "seed": seed, "mixer": mixer, "block_size": block,
+                             "batch_size": 16384 // block, "lr": 1e-3}}
 
 
 def _grid(tmp, part, name, runs):
@@ -62,6 +64,7 @@ def test_analysis_pairs_seeds_and_applies_the_decision_rule(tmp_path):
     assert primary["values"] == pytest.approx([-0.04 + e for e in noise], abs=1e-12)
     assert primary["high"] < 0 and "supports H1" in primary["verdict"]
     assert result["gap"]["T256"]["mean"] == pytest.approx(0.01)
+    assert result["recipe"]["T4096"] == {"block_size": 4096, "batch_size": 4, "lr": 1e-3}
     assert result["gap_by_position_bin_T4096"]["1-256"]["mean"] == pytest.approx(-0.03 + sum(noise) / 8)
     assert result["lr_check_rule"]["transformer"] == {"best_other_rate": "2e-3",
                                                       "improvement_over_1e-3": pytest.approx(0.05),
