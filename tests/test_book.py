@@ -220,6 +220,17 @@ def test_training_chapter_reports_the_committed_runs(book_build):
 
 
 @pytest.mark.book
+def test_context_chapter_reports_the_preregistered_test(book_build):
+    """Chapter 7 prints the plan's commit, the primary endpoint's interval and verdict from the committed analysis."""
+    html = (book_build / "html" / "book" / "07_context_length.html").read_text(encoding="utf-8")
+    fair = json.loads((ROOT / "results" / "fair_comparison.json").read_text(encoding="utf-8"))
+    primary = fair["primary"]
+    assert fair["plan_commit"][:10] in html and "experiments/fair_comparison/PLAN.md" in html
+    assert f"{primary['low']:+.4f}, {primary['high']:+.4f}" in html and primary["verdict"] in html
+    assert fair["followup"]["I_F"]["verdict"] in html
+
+
+@pytest.mark.book
 def test_references_page_lists_the_cited_works(book_build):
     html = (book_build / "html" / "book" / "references.html").read_text(encoding="utf-8")
     for author in ("Nadaraya", "Watson", "Murphy", "Zheng"):
