@@ -673,7 +673,7 @@ def _deltaformer_solve(
             ones = torch.ones(k.shape[:3], dtype=work, device=k.device)
             scale = ones / math.sqrt(k.shape[-1])
             return triton_system_solve(rows, k, scale, ones, v, beta, ones, strict=True, precision=precision)
-        return _delta_solve(_deltaformer_kernel(k, causal, None if q is None else rows), beta, v, causal)
+        return _delta_solve(_deltaformer_kernel(k, causal, rows), beta, v, causal)
 
 
 def deltaformer_solve(

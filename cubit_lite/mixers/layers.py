@@ -139,6 +139,16 @@ class MultiHeadMixer(nn.Module):
         b, h, t, d = mixed.shape
         return self.out(mixed.transpose(1, 2).reshape(b, t, h * d))
 
+    def project(self, x: Tensor, offset: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values ``(B, H, T, D)`` of ``x`` ``(B, T, C)`` for positions ``offset, …``;
+        queries and keys rotated with rotary positions."""
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (B, T, {self.d_model}); got {tuple(x.shape)}")
+        q, k, v = self.heads(self.query(x)), self.heads(self.key(x)), self.heads(self.value(x))
+        if self.rotary:
+            q, k = apply_rotary(q, offset), apply_rotary(k, offset)
+        return q, k, v
+
     # -- the two paths ----------------------------------------------------- #
     def mix(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor, cache: MixerCache | None) -> Tensor:
         """All tokens at once; fill ``cache`` if given. Returns ``(B, H, T, D)``."""
@@ -154,12 +164,7 @@ class MultiHeadMixer(nn.Module):
         With ``cache=None`` or an empty cache, every token is processed at once (and
         an empty cache is filled). With a filled cache, ``x`` must be one new token.
         """
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"x must have shape (B, T, {self.d_model}); got {tuple(x.shape)}")
-        q, k, v = self.heads(self.query(x)), self.heads(self.key(x)), self.heads(self.value(x))
-        if self.rotary:
-            offset = 0 if cache is None else len(cache)
-            q, k = apply_rotary(q, offset), apply_rotary(k, offset)
+        q, k, v = self.project(x, 0 if cache is None else len(cache))
         if cache is None or len(cache) == 0:
             return self.merge(self.mix(x, q, k, v, cache))
         if x.shape[1] != 1:
@@ -307,11 +312,7 @@ class CubitMixer(MultiHeadMixer):
         The same projections, rotations and options as :meth:`forward` (``(B, H, T, T)``
         matrices, in the solve's precision).
         """
-        if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"x must have shape (B, T, {self.d_model}); got {tuple(x.shape)}")
-        q, k = self.heads(self.query(x)), self.heads(self.key(x))
-        if self.rotary:
-            q, k = apply_rotary(q), apply_rotary(k)
+        q, k, _ = self.project(x)
         return Fm.cubit_matrices(q, k, self.references(x, k), s=self.scales(x), lam=self.lam,
                                  ref_scale=self.ref_scale, ref_norm=self.ref_norm)
 
