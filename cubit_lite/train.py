@@ -4,8 +4,9 @@ One loop for every mixer, so that a comparison changes nothing but the mixer:
 
 * AdamW (weight decay on matrices only), linear warm-up then cosine decay to
   ``min_lr``, gradient clipping;
-* bf16 autocast on a GPU (the Cubit and DeltaFormer solves stay in float32), float32
-  on a CPU;
+* bf16 autocast on a GPU with bf16 tensor cores (compute capability 8.0 or more; the
+  Cubit and DeltaFormer solves stay in float32), float32 elsewhere: on a CPU, and on a
+  T4 or other GPU older than Ampere (see :func:`use_bf16_autocast`);
 * validation loss on a fixed list of batches every ``eval_interval`` steps, and the
   per-position loss at the end (how the loss falls with the position in the context);
 * a tqdm progress bar with loss, tokens/s and ETA; a JSON-lines metrics log;
@@ -44,7 +45,7 @@ from .data import CharTokenizer, evaluation_batches, load_corpus, sample_batch
 from .mixers import MIXER_NAMES
 from .model import POSITIONS, CharLM, ModelConfig
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "main", "train"]
+__all__ = ["TrainConfig", "TrainResult", "evaluate", "main", "train", "use_bf16_autocast"]
 
 # Fields that may differ between a run and its resumption (they do not change the numbers).
 RESUMABLE_CHANGES = ("resume", "stop_at", "progress")
@@ -177,6 +178,34 @@ def choose_device(requested: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def use_bf16_autocast(precision: str, device: torch.device) -> bool:
+    """Whether training runs under bf16 autocast on ``device``.
+
+    ``"auto"`` says yes only on a CUDA GPU with bf16 tensor cores, compute capability
+    8.0 or more (A100, L4, H100, ...). It does not ask ``torch.cuda.is_bf16_supported()``,
+    which also says yes on a T4 (7.5) because PyTorch can *emulate* bf16 there, many
+    times slower than float32. ``"bf16"`` is honoured on a CPU and on such GPUs and
+    refused, with the reason, on an older GPU; ``"fp32"`` never autocasts.
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32; got {precision!r}")
+    if precision == "fp32":
+        return False
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        capability = torch.cuda.get_device_capability(index)
+        if capability < (8, 0):
+            if precision == "bf16":
+                major, minor = capability
+                raise ValueError(
+                    f"precision 'bf16' was asked for, but this GPU ({torch.cuda.get_device_name(index)}, compute "
+                    f"capability {major}.{minor}) has no bf16 tensor cores (they need 8.0 or more); "
+                    "use precision 'auto' or 'fp32'")
+            return False
+        return True
+    return precision == "bf16"
+
+
 def _distributed() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -215,8 +244,7 @@ def train(config: TrainConfig) -> TrainResult:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     main_process = rank == 0
-    use_bf16 = config.precision == "bf16" or (
-        config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    use_bf16 = use_bf16_autocast(config.precision, device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     out = Path(config.out)
 
@@ -381,7 +409,7 @@ HELP = {
     "eval_interval": "evaluate and checkpoint every N steps", "eval_batches": "fixed validation batches",
     "log_interval": "log training loss and tokens/s every N steps", "seed": "seed for weights, batches and dropout",
     "device": "auto (a CUDA GPU if there is one), cpu, cuda, cuda:1, ...",
-    "precision": "auto (bf16 autocast on a GPU that supports it, else fp32), bf16 or fp32",
+    "precision": "auto (bf16 autocast on a GPU of compute capability 8.0 or more, else fp32), bf16 or fp32",
     "resume": "continue from OUT/latest.pt if it exists",
     "stop_at": "stop after this step as if interrupted (resume later with --resume)",
 }

@@ -149,3 +149,59 @@ def test_learning_rate_warms_up_then_decays_to_min_lr():
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
     assert max(rates) == pytest.approx(1e-3) and rates[100] == pytest.approx(1e-4)
     assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+
+
+# --------------------------------------------------------------------------- #
+# The precision choice on GPUs with and without bf16 tensor cores (capability mocked)
+# --------------------------------------------------------------------------- #
+def _pretend_gpu(monkeypatch, capability: tuple[int, int], name: str) -> torch.device:
+    """Make torch report one CUDA GPU of ``capability``, which can *emulate* bf16 (as a T4 does)."""
+    from cubit_lite import train as train_module
+
+    monkeypatch.setattr(train_module.torch.cuda, "get_device_capability", lambda index=None: capability)
+    monkeypatch.setattr(train_module.torch.cuda, "get_device_name", lambda index=None: name)
+    monkeypatch.setattr(train_module.torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(train_module.torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    return torch.device("cuda", 0)
+
+
+def test_auto_precision_never_picks_bf16_on_a_t4(monkeypatch):
+    """A T4 (7.5) emulates bf16 and torch.cuda.is_bf16_supported() says True there; auto must say fp32."""
+    from cubit_lite.train import use_bf16_autocast
+
+    device = _pretend_gpu(monkeypatch, (7, 5), "Tesla T4")
+    assert use_bf16_autocast("auto", device) is False
+    assert use_bf16_autocast("fp32", device) is False
+    with pytest.raises(ValueError, match=r"Tesla T4, compute capability 7\.5\) has no bf16 tensor cores"):
+        use_bf16_autocast("bf16", device)
+
+
+@pytest.mark.parametrize("capability", [(8, 0), (8, 9), (9, 0)])
+def test_auto_precision_picks_bf16_on_ampere_and_newer(monkeypatch, capability):
+    from cubit_lite.train import use_bf16_autocast
+
+    device = _pretend_gpu(monkeypatch, capability, "some GPU")
+    assert use_bf16_autocast("auto", device) is True and use_bf16_autocast("bf16", device) is True
+    assert use_bf16_autocast("fp32", device) is False
+
+
+def test_precision_on_the_cpu_is_float32_unless_bf16_is_asked_for():
+    from cubit_lite.train import use_bf16_autocast
+
+    cpu = torch.device("cpu")
+    assert (use_bf16_autocast("auto", cpu), use_bf16_autocast("bf16", cpu), use_bf16_autocast("fp32", cpu)) == (
+        False, True, False)
+    with pytest.raises(ValueError, match="precision must be auto, bf16 or fp32"):
+        use_bf16_autocast("fp16", cpu)
+
+
+def test_training_on_a_t4_refuses_bf16_before_loading_anything(monkeypatch, tmp_path):
+    """train() checks the precision right after choosing the device, before the corpus or the model."""
+    from cubit_lite import train as train_module
+
+    _pretend_gpu(monkeypatch, (7, 5), "Tesla T4")
+    monkeypatch.setattr(train_module, "choose_device", lambda requested, local_rank: torch.device("cuda", 0))
+    monkeypatch.setattr(train_module.torch.cuda, "set_device", lambda device: None)
+    monkeypatch.setattr(train_module, "load_corpus", lambda *a, **k: pytest.fail("loaded the corpus first"))
+    with pytest.raises(ValueError, match="no bf16 tensor cores"):
+        train_module.train(train_module.TrainConfig(out=str(tmp_path / "run"), precision="bf16", steps=1))
