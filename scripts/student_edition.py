@@ -18,7 +18,9 @@ without an end, a start inside a range, or a solution directive nested inside an
 block is an error that names the notebook and the cell: nothing is written then.
 
 Each student notebook also has its outputs cleared and a first markdown cell saying what
-it is and where the full edition is. The zip holds the notebooks and a short README.
+it is and where the full edition is, and the chapters' sentence "Solutions are folded under
+each exercise; try first." (true of the full edition) is replaced by one that is true of
+this one. The zip holds the notebooks and a short README.
 
 This file is also a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``): every
 HTML build of the book writes ``student-edition.zip`` into the root of the built site, so the
@@ -53,6 +55,14 @@ SOLUTION_DIRECTIVES = ("solution", "solution-start", "solution-end")
 ANY_SOLUTION = re.compile(r"\{solution(?:-start|-end)?\}")
 # An exercise's first line and its options (``:label:`` among them), as sphinx-exercise writes them.
 EXERCISE = re.compile(r"^ {0,3}(`{3,}|~{3,}|:{3,})\{exercise(?:-start)?\}[^\n]*\n(?:[ \t]*:[^\n]*\n)*?[ \t]*:label:[ \t]*(\S+)", re.M)
+
+
+# The full edition's exercise introductions say where the solutions are ("Solutions are folded
+# under each exercise; try first."), which is false once they are removed. Line breaks inside
+# the sentence vary from chapter to chapter, so any run of whitespace matches.
+FOLDED_CLAIM = re.compile(r"Solutions\s+are\s+folded\s+under\s+each\s+exercise;\s+try\s+first\.")
+STUDENT_CLAIM = ("This student edition leaves the solutions out: try each exercise yourself, then "
+                 "compare with the full edition named at the top of this notebook, or ask your teacher.")
 
 
 class SolutionFormatError(ValueError):
@@ -229,6 +239,8 @@ def student_notebook(source: Path, root: Path = ROOT) -> tuple[nbformat.Notebook
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            cell.source = FOLDED_CLAIM.sub(STUDENT_CLAIM, cell.source)
     student.metadata.pop("widgets", None)  # saved widget state belongs to executed copies
     student.metadata[METADATA_KEY] = {"source": report.source.name}
     student.cells.insert(0, intro_cell(source, root))

@@ -127,7 +127,43 @@ def test_every_other_cell_is_unchanged_and_in_order(student_folder, source):
     kept = [c for c in student.cells[1:] if c.get("id") not in boundary_ids]  # trimmed boundary cells aside
     assert [c.id for c in kept] == [c.id for c in expected]
     for new, old in zip(kept, expected):
-        assert (new.cell_type, new.source, new.metadata) == (old.cell_type, old.source, old.metadata)
+        # The one sentence the student edition rewrites (see test_no_student_notebook_claims_folded_solutions).
+        source = student_edition.FOLDED_CLAIM.sub(student_edition.STUDENT_CLAIM, old.source)
+        assert (new.cell_type, new.source, new.metadata) == (old.cell_type, source, old.metadata)
+
+
+# A sentence that places solutions in the notebook: "Solutions are folded under each exercise",
+# "each solution is folded", "the folded solution below", ...
+CLAIMS_FOLDED = re.compile(r"[^.!?]*\b(solutions?\b[^.!?]*\bfold|fold\w*\b[^.!?]*\bsolution)[^.!?]*[.!?]?",
+                           re.IGNORECASE)
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_student_notebook_claims_folded_solutions(student_folder, source):
+    """The chapters say their solutions are folded under each exercise; a student copy has none to fold."""
+    student = _student(student_folder, source)
+    assert student.cells[0].id == student_edition.INTRO_CELL_ID  # it names the full edition, where they are
+    claims = [m.group(0).strip() for c in student.cells[1:] if c.cell_type == "markdown"
+              for m in CLAIMS_FOLDED.finditer(c.source)]
+    assert not claims, f"{source.name}: {claims}"
+    original = nbformat.read(source, as_version=4)
+    if any(CLAIMS_FOLDED.search(c.source) for c in original.cells if c.cell_type == "markdown"):
+        said = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
+        assert "student edition leaves the solutions out" in " ".join(said.split())
+
+
+def test_the_folded_solutions_sentence_is_rewritten_wherever_its_lines_break(tmp_path):
+    nb = _nb(("md", "## Exercises\n\nThe exercises go from a quick check to a small project. Solutions are\n"
+                    "folded under each exercise;  try first. The ones that train take seconds."),
+             ("md", "```{exercise} One\n:label: ex-one\n\nDo it.\n```"))
+    path = tmp_path / "99_made.ipynb"
+    nbformat.write(nb, path)
+    student, _ = student_edition.student_notebook(path)
+    text = student.cells[1].source
+    assert not CLAIMS_FOLDED.search(text), text
+    assert text.startswith("## Exercises\n\nThe exercises go from a quick check to a small project. ")
+    assert text.endswith(student_edition.STUDENT_CLAIM + " The ones that train take seconds.")
+    assert nbformat.read(path, as_version=4).cells[0].source == nb.cells[0].source  # the full edition keeps it
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
