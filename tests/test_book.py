@@ -218,6 +218,20 @@ def test_chapter_pages_have_a_colab_launch_button(book_build, chapter):
     html = (book_build / "html" / f"{chapter}.html").read_text(encoding="utf-8")
     expected = f"https://colab.research.google.com/github/{repo}/blob/{config['branch']}/{chapter}.ipynb"
     assert expected in html
+    assert (ROOT / f"{chapter}.ipynb").is_file(), "the button must open a notebook that is in the repository"
+    links = set(re.findall(r"https://colab\.research\.google\.com/[^\"'<> ]+", html))
+    assert links == {expected}, f"every Colab link on the page should open this chapter: {links}"
+
+
+@pytest.mark.book
+def test_markdown_pages_offer_no_launch_button(book_build):
+    """Preface, teaching, troubleshooting...: no notebook behind them, so no Colab button that opens nothing."""
+    pages = [entry for entry in toc_files() if (ROOT / f"{entry}.md").is_file()]
+    assert len(pages) >= 3
+    for entry in pages:
+        html = (book_build / "html" / f"{entry}.html").read_text(encoding="utf-8")
+        assert "colab.research.google.com" not in html, entry
+        assert "launch" not in html.lower(), entry  # sphinx-book-theme's launch menu is absent altogether
 
 
 def test_training_chapter_asks_colab_for_a_gpu():

@@ -1,0 +1,174 @@
+"""How much GPU memory a training step or a forward pass needs, computed from the shapes.
+
+A reader on Colab's free T4 (16 GB) wants to know, before starting, whether a chapter's
+GPU run fits. This module answers without a GPU and without doing the arithmetic: it
+runs the real code — the model, the loss, the backward pass, AdamW — on *fake* tensors
+(:class:`torch._subclasses.fake_tensor.FakeTensorMode`), which carry shapes and dtypes
+but no data, and adds up the bytes of every tensor while it is alive. The peak of that
+sum is what the CUDA caching allocator would be asked for by the same sequence of
+operations (``torch.cuda.max_memory_allocated``), on the assumption that the GPU runs
+the same operations as the CPU path traced here. Where a GPU runs a fused kernel
+instead (PyTorch's flash or memory-efficient attention, which never stores the
+``(B, H, T, T)`` weights), it needs less: for those paths the figure is an upper bound.
+
+Not counted: the CUDA context and cuBLAS/cuDNN workspaces (a few hundred MB on any
+GPU, whatever the model), and fragmentation in the allocator's cache.
+
+    >>> from cubit_lite.memory import training_step_memory
+    >>> estimate = training_step_memory(config, vocab_size=65)   # a TrainConfig
+    >>> print(estimate)          # parameters, gradients, AdamW state, peak of one step
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+__all__ = ["T4_USABLE_BYTES", "MemoryEstimate", "forward_memory", "peak_bytes", "training_step_memory"]
+
+T4_USABLE_BYTES = 15_360 * 2**20
+"""A T4's memory as ``nvidia-smi`` reports it (15,360 MiB of the nominal 16 GB). The CUDA context
+takes a few hundred MB of it before the first tensor, so a peak close to this does not fit."""
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Adds the bytes of each new tensor storage, subtracts them when the storage is freed; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._storages: dict[int, weakref.ref] = {}
+
+    def _add(self, tensor: torch.Tensor) -> None:
+        storage = tensor.untyped_storage()
+        key = storage._cdata  # one entry per storage: views and in-place results add nothing
+        if key in self._storages:
+            return
+        size = storage.nbytes()
+        self.live += size
+        self.peak = max(self.peak, self.live)
+
+        def freed(_, size=size, key=key) -> None:
+            self.live -= size
+            self._storages.pop(key, None)
+
+        self._storages[key] = weakref.ref(storage, freed)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for leaf in tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self._add(leaf)
+        return out
+
+
+def peak_bytes(fn: Callable[[], object]) -> int:
+    """The peak bytes of live tensors while ``fn()`` runs on fake tensors.
+
+    ``fn`` creates everything it uses (inside it, ``torch.zeros`` and modules make fake
+    tensors with shapes and no data), so parameters and inputs are counted too.
+    Tensors that ``fn`` returns are released afterwards.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable with no arguments; got {type(fn).__name__}")
+    with FakeTensorMode():
+        tracker = _LiveBytes()
+        with tracker:
+            fn()
+        return tracker.peak
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes of a training step. ``peak`` includes parameters, gradients and AdamW's two moments."""
+
+    parameters: int
+    gradients: int
+    optimizer: int
+    peak: int
+
+    def fits(self, usable_bytes: int = T4_USABLE_BYTES) -> bool:
+        """Whether the peak fits in ``usable_bytes`` (a T4's, by default)."""
+        return self.peak <= usable_bytes
+
+    def __str__(self) -> str:
+        gib = 2**30
+        return (f"peak {self.peak / gib:.2f} GiB (parameters {self.parameters / gib:.3f}, gradients "
+                f"{self.gradients / gib:.3f}, AdamW state {self.optimizer / gib:.3f} GiB)")
+
+
+def _fake_model(model_config):
+    from .model import CharLM
+
+    return CharLM(model_config.validate())
+
+
+def training_step_memory(config, vocab_size: int, *, precision: str = "fp32") -> MemoryEstimate:
+    """Memory of :func:`cubit_lite.train.train`'s step for ``config`` (a ``TrainConfig``).
+
+    Runs one step (forward with the loss, backward, gradient clipping, AdamW,
+    ``zero_grad``) on fake tensors of batch ``(config.batch_size, config.block_size)``,
+    with AdamW's moments already made (as from the second step of a real run on, when
+    they are alive during the forward and backward passes). ``precision`` is ``"fp32"``
+    (what ``precision="auto"`` gives on a T4) or ``"bf16"`` (autocast).
+    """
+    from .train import make_optimizer
+
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16; got {precision!r}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive integer; got {vocab_size!r}")
+    config.validate()
+    model_config = config.model_config(vocab_size)
+    sizes: dict[str, int] = {}
+
+    def step() -> None:
+        model = _fake_model(model_config)
+        model.train()
+        optimizer = make_optimizer(model, config, fused=False)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+        for p in model.parameters():  # a step on zero gradients makes AdamW's moments, as step 1 would
+            p.grad = torch.zeros_like(p)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens = torch.zeros(config.batch_size, config.block_size, dtype=torch.long)
+        with autocast:
+            _, loss = model(tokens, tokens)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        params = list(model.parameters())
+        sizes["parameters"] = sum(p.numel() * p.element_size() for p in params)
+        sizes["optimizer"] = sum(t.numel() * t.element_size() for state in optimizer.state.values()
+                                 for t in state.values() if isinstance(t, torch.Tensor))
+
+    peak = peak_bytes(step)
+    return MemoryEstimate(parameters=sizes["parameters"], gradients=sizes["parameters"],
+                          optimizer=sizes["optimizer"], peak=peak)
+
+
+def forward_memory(model_config, batch_size: int, length: int) -> int:
+    """Peak bytes of an evaluation forward pass (``torch.no_grad``) of a ``(batch_size, length)`` batch.
+
+    Counts the parameters (float32) and the logits ``(B, T, V)``.
+    """
+    for name, value in (("batch_size", batch_size), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if length > model_config.block_size:
+        raise ValueError(f"length {length} is longer than the model's block_size {model_config.block_size}")
+
+    def forward() -> None:
+        model = _fake_model(model_config).eval()
+        with torch.no_grad():
+            model(torch.zeros(batch_size, length, dtype=torch.long))
+
+    return peak_bytes(forward)
