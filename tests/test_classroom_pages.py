@@ -243,3 +243,40 @@ def test_quotes_the_triton_message(monkeypatch):
     with pytest.raises(ValueError) as err:
         cubit_solve(r, r, implementation="triton")
     _quoted(f"ValueError: {err.value}")
+
+
+def test_quotes_the_install_cell_message(monkeypatch):
+    """The chapters' install cell, with pip failing as on Python 3.10, says what the page quotes."""
+    import platform
+    import subprocess
+
+    cell = next(c for c in nbformat.read(ROOT / "book" / "01_nadaraya_watson.ipynb", as_version=4).cells
+                if c.cell_type == "code").source
+    definition = cell[cell.index("def pip_install"):cell.index("\n\n\nif importlib.util.find_spec")]
+    pip_said = "ERROR: Package 'cubit-lite' requires a different Python: 3.10.13 not in '>=3.11'\n"
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", pip_said))
+    monkeypatch.setattr(platform, "python_version", lambda: "3.10.13")
+    namespace: dict = {}
+    exec("import importlib, platform, subprocess, sys\n" + definition, namespace)
+    url = re.search(r'pip_install\("(git\+[^"]+)"\)', cell).group(1)
+    with pytest.raises(RuntimeError) as err:
+        namespace["pip_install"](url)
+    _quoted(f"RuntimeError: {err.value}")
+
+
+def test_quotes_the_bf16_on_a_t4_message(monkeypatch):
+    from cubit_lite.train import use_bf16_autocast
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (7, 5))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: "Tesla T4")
+    with pytest.raises(ValueError) as err:
+        use_bf16_autocast("bf16", torch.device("cuda", 0))
+    _quoted(f"ValueError: {err.value}")
+
+
+def test_troubleshooting_memory_snippet_runs(capsys):
+    """The page's `cubit_lite.memory` example runs as printed and answers one way or the other."""
+    snippet = re.search(r"```python\n(from cubit_lite\.memory import.*?)```", TROUBLESHOOTING, re.S).group(1)
+    exec(snippet, {})
+    printed = capsys.readouterr().out
+    assert "peak" in printed and ("fits on a T4" in printed or "too big for a T4" in printed)
