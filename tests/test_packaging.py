@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +34,39 @@ def test_wheel_contains_the_library(tmp_path):
         assert f"Classifier: Programming Language :: Python :: {version}" in metadata
     for dependency in ("numpy", "scipy", "matplotlib", "ipywidgets", "torch"):
         assert f"Requires-Dist: {dependency}" in metadata
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_a_clean_copy_installs_on_every_supported_python(version, tmp_path):
+    """On Python 3.11, 3.12 and 3.13 (pyenv's, here): pip resolves cubit_lite with all its dependencies,
+    and the package installs and imports.
+
+    The resolution is a dry run: on 3.12 and 3.13 the full install downloads PyPI's CUDA build of
+    torch (about 5 GB); tests/test_colab_env.py does that full install once, on 3.13 with Colab's
+    versions. The package itself is then installed for real, without dependencies, and imported.
+    """
+    from test_colab_env import find_python
+
+    python = find_python(version)
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Python {version} on this machine (pyenv provides it here)")
+        pytest.skip(f"no Python {version} on this machine")
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "cubit_lite", source / "cubit_lite", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([python, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
+    py = str(tmp_path / "venv" / "bin" / "python")
+    pip = [py, "-m", "pip", "--disable-pip-version-check", "install", "-q"]
+    report = tmp_path / "report.json"
+    resolved = subprocess.run(pip + ["--dry-run", "--ignore-installed", "--report", str(report), str(source)],
+                              capture_output=True, text=True, timeout=900)
+    assert resolved.returncode == 0, resolved.stderr[-3000:]
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert {"cubit-lite", "torch", "numpy", "scipy", "matplotlib", "ipywidgets", "tqdm"} <= names
+    subprocess.run(pip + ["--no-deps", str(source)], check=True, capture_output=True, timeout=900)
+    done = subprocess.run([py, "-c", "import sys, cubit_lite; print(sys.version_info[:2], cubit_lite.__version__)"],
+                          capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert done.stdout.split(")")[0] == f"({version.replace('.', ', ')}"
