@@ -3,6 +3,24 @@
 Figures are drawn on an opaque white background so that they stay legible when a
 reader switches the site to its dark theme. Colours follow the Okabe–Ito palette,
 which stays distinguishable for the common forms of colour blindness.
+
+**Text is never shrunk below** :data:`MIN_FONT_PT`. The site shows a figure's PNG at its
+natural size (one PNG pixel per CSS pixel at :data:`FIGURE_DPI`) unless the PNG is wider
+than the content column, which then scales it down (``max-width: 100%``) and every
+font with it. So the book style keeps both halves of the rule:
+
+* every font size it sets is at least :data:`MIN_FONT_PT` (8 pt, the size of
+  :func:`token_heatmap`'s token labels, the smallest text the style draws);
+* every figure made with :mod:`matplotlib.pyplot` after :func:`use_book_style` is at
+  most :data:`MAX_FIGURE_WIDTH_IN` wide (:func:`fit_figure_to_content`, a
+  ``figure.hooks`` entry), so that its PNG, margin included, fits the
+  :data:`CONTENT_WIDTH_PX` column and is shown at full size. A wider ``figsize``
+  keeps its height and gets the column's width: the text keeps its size in points
+  and the data gets less room, instead of the whole picture being shrunk.
+
+``tests/test_plotting.py`` checks both on Matplotlib (and the font sizes the chapters
+set themselves); ``tests/test_browser.py`` checks the built site, where every output
+image must be shown at its natural size.
 """
 
 from __future__ import annotations
@@ -11,8 +29,21 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
+from matplotlib.figure import Figure
 
-__all__ = ["COLORS", "use_book_style", "weight_heatmap", "plot_samples", "token_heatmap"]
+__all__ = [
+    "COLORS",
+    "CONTENT_WIDTH_PX",
+    "FIGURE_DPI",
+    "MAX_FIGURE_WIDTH_IN",
+    "MIN_FONT_PT",
+    "SAVE_PAD_IN",
+    "fit_figure_to_content",
+    "use_book_style",
+    "weight_heatmap",
+    "plot_samples",
+    "token_heatmap",
+]
 
 COLORS = {
     "data": "#8c8c8c",
@@ -32,16 +63,65 @@ COLORS = {
 }
 """Colour of each method in every figure of the book."""
 
+MIN_FONT_PT = 8.0
+"""Smallest text size, in points, that a reader sees in any figure on the site (8 pt
+at 96 dpi is 10.7 CSS pixels). No font size in the book style is smaller."""
+
+FIGURE_DPI = 96
+"""Resolution of every figure PNG: at 96 dpi one PNG pixel is one CSS pixel, so a
+figure shown at its natural size shows an ``s``-point font at ``s`` points."""
+
+CONTENT_WIDTH_PX = 672
+"""Width, in CSS pixels, that an output image gets in the site's content column with
+a 1280-pixel-wide browser window (sphinx-book-theme 1.3 with both sidebars; the
+viewport of ``tests/test_browser.py``). Windows 1440 pixels wide or more give about
+775 pixels, narrower ones less (below 1200 pixels the sidebars fold away)."""
+
+SAVE_PAD_IN = 0.1
+"""White margin around a saved figure (``savefig.pad_inches``, Matplotlib's default):
+``bbox_inches="tight"``, which the notebook backend and the sliders use, crops the
+figure to its artists and adds this margin on every side."""
+
+MAX_FIGURE_WIDTH_IN = CONTENT_WIDTH_PX / FIGURE_DPI - 2 * SAVE_PAD_IN
+"""Widest ``figsize`` (inches) whose PNG, margin included, fits :data:`CONTENT_WIDTH_PX`
+at :data:`FIGURE_DPI` (6.8 inches): such a figure is shown at its natural size."""
+
+_HOOK = "cubit_lite.plotting:fit_figure_to_content"
+
+
+def fit_figure_to_content(fig: Figure) -> Figure:
+    """Make ``fig`` at most :data:`MAX_FIGURE_WIDTH_IN` wide, keeping its height.
+
+    :func:`use_book_style` installs this as a Matplotlib ``figure.hooks`` entry, so it
+    runs on every figure :mod:`matplotlib.pyplot` creates (``plt.subplots(figsize=...)``
+    included), before anything is drawn on it; the static sliders also apply it to
+    each frame before saving it. Figures that already fit are left alone. Returns
+    ``fig``.
+    """
+    width, height = fig.get_size_inches()
+    if width > MAX_FIGURE_WIDTH_IN + 1e-9:
+        fig.set_size_inches(MAX_FIGURE_WIDTH_IN, height, forward=False)
+    return fig
+
 
 def use_book_style() -> None:
-    """Set Matplotlib defaults for the book's figures (call once per notebook)."""
+    """Set Matplotlib defaults for the book's figures (call once per notebook).
+
+    Besides colours and fonts (none smaller than :data:`MIN_FONT_PT`), this fixes the
+    resolution at :data:`FIGURE_DPI` and installs :func:`fit_figure_to_content` for
+    every new pyplot figure (see the module docstring for the rule it keeps).
+    """
+    hooks = [hook for hook in mpl.rcParams["figure.hooks"] if hook != _HOOK]
     mpl.rcParams.update(
         {
-            "figure.figsize": (7.0, 3.6),
-            "figure.dpi": 96,
+            "figure.figsize": (MAX_FIGURE_WIDTH_IN, 3.6),
+            "figure.dpi": FIGURE_DPI,
+            "savefig.dpi": FIGURE_DPI,
+            "savefig.pad_inches": SAVE_PAD_IN,
             "figure.facecolor": "white",
             "savefig.facecolor": "white",
             "savefig.bbox": "tight",
+            "figure.hooks": [*hooks, _HOOK],
             "axes.facecolor": "white",
             "axes.edgecolor": "#333333",
             "axes.labelcolor": "#111111",
@@ -139,8 +219,8 @@ def token_heatmap(
     else:
         style = {"cmap": "viridis", "vmin": 0.0, "vmax": vmax}
     image = ax.imshow(weights, interpolation="nearest", **style)
-    ax.set_xticks(range(len(col_labels)), list(col_labels), fontsize=8)
-    ax.set_yticks(range(len(row_labels)), list(row_labels), fontsize=8)
+    ax.set_xticks(range(len(col_labels)), list(col_labels), fontsize=MIN_FONT_PT)
+    ax.set_yticks(range(len(row_labels)), list(row_labels), fontsize=MIN_FONT_PT)
     ax.tick_params(length=0)
     ax.grid(False)
     ax.set_xlabel(xlabel)

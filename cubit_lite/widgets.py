@@ -36,6 +36,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from cubit_lite.plotting import FIGURE_DPI, fit_figure_to_content
+
 __all__ = ["SLIDER_MODES", "figure_to_png", "live_slider", "parameter_slider", "resolve_mode", "static_slider"]
 
 SLIDER_MODES = ("auto", "live", "static")
@@ -79,19 +81,40 @@ def resolve_mode(mode: str = "auto") -> str:
     return mode
 
 
-def figure_to_png(fig: Figure, dpi: int = 96) -> bytes:
-    """Render a Matplotlib figure to PNG bytes and close it (so it is not shown twice)."""
+def figure_to_png(fig: Figure, dpi: int = FIGURE_DPI) -> bytes:
+    """Render a Matplotlib figure to PNG bytes and close it (so it is not shown twice).
+
+    The figure is first narrowed to the site's content column
+    (:func:`cubit_lite.plotting.fit_figure_to_content`; pyplot figures made after
+    ``use_book_style()`` already are), so that a frame is never shown scaled down,
+    with its text below the book's minimum size.
+    """
+    fit_figure_to_content(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor())
     plt.close(fig)
     return buffer.getvalue()
 
 
-def _png_html(png: bytes, alt: str) -> str:
+def _png_size(png: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels, from a PNG's header (its IHDR chunk)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _png_html(png: bytes, alt: str, dpi: int = FIGURE_DPI) -> str:
+    """An ``<img>`` of the PNG, as wide in CSS pixels as the figure would be at 96 dpi.
+
+    A frame drawn at a higher ``dpi`` is sharper on a high-density screen but no larger
+    (its ``width`` attribute is its pixel width times ``96 / dpi``), so its text has the
+    same size on the page whatever the ``dpi``.
+    """
     data = base64.b64encode(png).decode("ascii")
+    width = round(_png_size(png)[0] * FIGURE_DPI / dpi)
     return (
         f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" '
-        'style="max-width:100%;height:auto;display:block">'
+        f'width="{width}" style="max-width:100%;height:auto;display:block">'
     )
 
 
@@ -131,7 +154,7 @@ def static_slider(
     fmt: str = "{:.3g}",
     default: float | None = None,
     alt: str | None = None,
-    dpi: int = 96,
+    dpi: int = FIGURE_DPI,
 ) -> widgets.VBox:
     """A slider over precomputed frames that works with no kernel (ipywidgets >= 8).
 
@@ -144,7 +167,7 @@ def static_slider(
     values, index, labels = _validated(values, default, fmt)
     alt = alt or f"Figure for {description} = {{}}"
     frames = [
-        widgets.HTML(value=_png_html(figure_to_png(make_figure(v), dpi), alt.format(label)))
+        widgets.HTML(value=_png_html(figure_to_png(make_figure(v), dpi), alt.format(label), dpi))
         for v, label in zip(values, labels)
     ]
     stack = widgets.Stack(children=frames, selected_index=index)
@@ -201,7 +224,8 @@ def parameter_slider(
         default: the value shown first (one of ``values``); the middle one if None.
         mode: ``"auto"``, ``"live"`` or ``"static"`` (see the module docstring).
         alt: alternative text of each static frame; ``{}`` is replaced by the value.
-        dpi: resolution of static frames.
+        dpi: resolution of the frames' PNGs; a frame is shown as wide as at 96 dpi
+            (a higher ``dpi`` only sharpens it), never wider than the content column.
 
     Returns:
         A widget; make it the last expression of a cell to display it.

@@ -149,6 +149,53 @@ FETCH_STATUS = """async urls => Promise.all(urls.map(async url => {
 
 OUTPUT_IMAGE = ".cell_output img"
 
+# Every box of code that could hide text behind a horizontal scrollbar (a code cell's
+# source, output area, printed output and output blocks; every other ``pre`` of the
+# page), with the folded ("Show code cell source") cells opened first. An HTML table
+# output that scrolls sideways in its own box is the one deliberate scroll area
+# (book.css), reported apart.
+CODE_BOXES = r"""() => {
+  for (const d of document.querySelectorAll('div.cell details')) d.open = true;
+  const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const boxes = [...document.querySelectorAll(
+    'div.cell_input pre, div.cell_output, div.cell_output pre, div.cell_output div.output, .bd-article pre')];
+  const wide = [], tables = [];
+  for (const el of boxes) {
+    if (!el.checkVisibility() || el.scrollWidth <= el.clientWidth + 1) continue;
+    const box = {
+      box: el.closest('div.cell_input') ? 'source' : el.closest('div.cell_output') ?
+        (el.tagName === 'PRE' ? 'printed output' : el.className) : 'code block in the text',
+      scroll: el.scrollWidth, client: el.clientWidth,
+      text: el.textContent.replace(/\s+/g, ' ').trim().slice(0, 100),
+    };
+    if (el.matches('div.output.text_html') && scrolls(el) && el.querySelector('table')) tables.push(box);
+    else wide.push(box);
+  }
+  return {checked: new Set(boxes.filter(el => el.checkVisibility())).size, wide, tables};
+}"""
+
+# Every output image (figures and every frame of every static slider, shown or not):
+# its PNG's pixel width, the width its <img> asks for, the width it is shown at (the
+# frames a slider hides: none), the room it has (its nearest shown ancestor's content
+# width) and the first line of its cell's code. Data URIs (slider frames) come back
+# whole: their dpi is in the PNG.
+OUTPUT_IMAGES = r"""selector => [...document.querySelectorAll(selector)].map(img => {
+  let room = null;
+  for (let el = img.parentElement; el; el = el.parentElement) {
+    if (el.checkVisibility() && el.clientWidth > 0) {
+      const s = getComputedStyle(el);
+      room = el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+      break;
+    }
+  }
+  const shown = img.checkVisibility({checkVisibilityCSS: true});
+  const source = img.closest('div.cell') && img.closest('div.cell').querySelector('div.cell_input pre');
+  return {src: img.currentSrc || img.src, natural: img.naturalWidth,
+          cell: source ? source.textContent.trim().split('\n')[0].slice(0, 90) : '',
+          declared: img.hasAttribute('width') ? Number(img.getAttribute('width')) : null,
+          shown: shown ? img.getBoundingClientRect().width : null, room};
+})"""
+
 
 @dataclass
 class PageReport:
@@ -163,6 +210,8 @@ class PageReport:
     sliders: list[tuple[dict, dict]] = field(default_factory=list)
     fonts: list[tuple[str, object]] = field(default_factory=list)
     dark_images: list[dict] = field(default_factory=list)
+    code_boxes: dict = field(default_factory=dict)
+    output_images: list[dict] = field(default_factory=list)
     screenshot: Path | None = None
 
 
@@ -305,6 +354,8 @@ def _visit(browser, site, page_name: str, mode: str) -> PageReport:
                     pass
                 report.sliders.append((before, page.evaluate(SLIDER_FRAMES)[i]))
             page.wait_for_load_state("networkidle")
+            report.output_images = page.evaluate(OUTPUT_IMAGES, OUTPUT_IMAGE)
+            report.code_boxes = page.evaluate(CODE_BOXES)  # last: it unfolds the hidden code
         else:
             report.dark_images = _dark_image_samples(page, report.screenshot)
     finally:
@@ -475,3 +526,87 @@ def test_figures_sit_on_a_light_background_in_dark_mode(visit, page_name):
             f"figure edge {image['figure_edge']:.2f}; 1 is white)"
         )
     assert report.screenshot and report.screenshot.exists()
+
+
+# --------------------------------------------------------------------------- #
+# Nothing a reader needs is cut off or too small to read
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("page_name", PAGES)
+def test_code_and_outputs_show_every_line_in_their_box(visit, page_name):
+    """No line of code, of a cell's source or of its printed output runs past its box.
+
+    In the light visit (1280 × 900 window), with every folded code cell opened: for every
+    code cell's source ``pre``, output area, printed output ``pre`` and output block, and
+    every other ``pre`` of the article (code blocks in the text),
+    ``scrollWidth <= clientWidth + 1`` (a box that scrolls sideways, or that text spills
+    out of, has a larger ``scrollWidth``). Long lines wrap instead (``book.css``). The one
+    exception is deliberate: an HTML table output may scroll sideways in its own box,
+    because a table's rows cannot wrap without losing its columns; that box itself must
+    still fit the cell (the output area around it is checked like every other box).
+    """
+    report = visit(page_name, "light")
+    boxes = report.code_boxes
+    assert boxes, "the code boxes were not measured"
+    wide = [f"{b['box']}: {b['scroll']} px of content in {b['client']} px: {b['text']!r}" for b in boxes["wide"]]
+    assert not wide, "code boxes wider than the page shows:\n" + "\n".join(wide)
+
+
+def _png_dpi(data: bytes) -> float:
+    """The resolution a PNG records (its pHYs chunk; Matplotlib writes the figure's dpi), else 96."""
+    import io
+
+    from PIL import Image
+
+    dpi = Image.open(io.BytesIO(data)).info.get("dpi")
+    return float(dpi[0]) if dpi and dpi[0] > 1 else 96.0
+
+
+def _image_bytes(src: str, site, book_build: Path) -> bytes:
+    import base64
+    from urllib.parse import unquote, urlsplit
+
+    if src.startswith("data:"):
+        return base64.b64decode(src.split(",", 1)[1])
+    assert src.startswith(site.url), src
+    return (book_build / "html" / unquote(urlsplit(src).path).lstrip("/")).read_bytes()
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_figure_text_is_not_shrunk_below_the_minimum(visit, site, book_build, page_name):
+    """Every figure (and every slider frame) is shown at least at its natural size.
+
+    The rule (``cubit_lite.plotting``): the book's figures are PNGs whose text is at least
+    ``MIN_FONT_PT`` (8 pt) at 96 dpi, where one PNG pixel is one CSS pixel. A figure is
+    meant to be shown ``W = pixels × 96 / dpi`` CSS pixels wide (a slider frame's
+    ``<img width>`` says so), and a browser shrinks it, text included, when its column is
+    narrower (``max-width: 100%``). The smallest text a reader sees is then
+    ``MIN_FONT_PT × shown / W``, and it must not fall below ``MIN_FONT_PT``: every output
+    image that is shown must be shown at ``W`` (to within a pixel), at the site's content
+    width (the 1280-pixel window of these visits, ``CONTENT_WIDTH_PX`` = 672); a hidden
+    image in the page must fit the room it would have. Figures are made that narrow at
+    the source (``use_book_style``'s figure hook, ``figure_to_png``). A slider's ``Stack``
+    puts only its selected frame in the page: this sees the frame shown after the slider
+    was moved; ``tests/test_widgets.py`` checks the width of every frame.
+    """
+    from cubit_lite.plotting import CONTENT_WIDTH_PX, MIN_FONT_PT
+
+    report = visit(page_name, "light")
+    shrunk = []
+    for image in report.output_images:
+        if not image["natural"]:
+            continue  # reported by test_every_image_is_loaded
+        data = _image_bytes(image["src"], site, book_build)
+        wanted = image["declared"] or image["natural"] * 96 / _png_dpi(data)
+        name = ("slider frame" if image["src"].startswith("data:") else image["src"].rsplit("/", 1)[-1][-16:])
+        name += f" (cell {image['cell']!r})"
+        if image["shown"] is not None:
+            scale = image["shown"] / wanted
+            if image["shown"] < wanted - 1:
+                shrunk.append(f"{name}: {wanted:.0f} px wide shown at {image['shown']:.0f} px: "
+                              f"its {MIN_FONT_PT:g} pt text shows at {MIN_FONT_PT * scale:.1f} pt")
+        elif image["room"] is not None and wanted > image["room"] + 1:
+            shrunk.append(f"hidden {name}: {wanted:.0f} px wide for {image['room']:.0f} px of room: "
+                          f"its {MIN_FONT_PT:g} pt text would show at {MIN_FONT_PT * image['room'] / wanted:.1f} pt")
+    assert not shrunk, (
+        f"figures scaled down below their natural size (content width {CONTENT_WIDTH_PX} px):\n" + "\n".join(shrunk)
+    )

@@ -133,3 +133,47 @@ def test_live_slider_draws_only_the_chosen_value():
     assert calls == [0.1]  # drawn once, for the default
     slider.index = 3
     assert calls == [0.1, 0.4]  # moving the slider redraws with the new value
+
+
+# --------------------------------------------------------------------------- #
+# Frame size: a frame is never shown scaled down (its text stays >= the minimum)
+# --------------------------------------------------------------------------- #
+def wide_figure(value: float):
+    """A figure asked for wider than the site's content column (as chapters used to)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+    for ax in axes:
+        ax.plot([0, 1], [0, value], label="a line")
+        ax.set(title="a title", xlabel="x", ylabel="y")
+        ax.legend()
+    return fig
+
+
+def _frame_widths(box) -> list[tuple[int, int]]:
+    """``(PNG pixel width, <img width>)`` of every frame of a static slider."""
+    import base64
+    import re
+
+    widths = []
+    for frame in box.children[1].children:
+        data = base64.b64decode(re.search(r'base64,([^"]+)"', frame.value).group(1))
+        declared = int(re.search(r'width="(\d+)"', frame.value).group(1))
+        widths.append((int.from_bytes(data[16:20], "big"), declared))
+    return widths
+
+
+def test_static_frames_fit_the_content_column():
+    """Every frame is at most CONTENT_WIDTH_PX CSS pixels wide, so the page never shrinks its text."""
+    from cubit_lite.plotting import CONTENT_WIDTH_PX
+
+    widths = _frame_widths(cw.static_slider(wide_figure, VALUES, description="h"))
+    assert len(widths) == len(VALUES)
+    for pixels, declared in widths:
+        assert declared == pixels <= CONTENT_WIDTH_PX  # at 96 dpi one pixel per CSS pixel
+
+
+def test_a_higher_dpi_sharpens_a_frame_without_enlarging_it():
+    at_96 = _frame_widths(cw.static_slider(wide_figure, VALUES[:1], description="h"))
+    at_192 = _frame_widths(cw.static_slider(wide_figure, VALUES[:1], description="h", dpi=192))
+    (pixels_96, declared_96), (pixels_192, declared_192) = at_96[0], at_192[0]
+    assert abs(pixels_192 - 2 * pixels_96) <= 2
+    assert abs(declared_192 - declared_96) <= 1
