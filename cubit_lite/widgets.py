@@ -4,9 +4,9 @@ Every chapter uses one function, :func:`parameter_slider`, to answer "what happe
 the bandwidth ``h`` (or the ridge ``λ``) changes?". It has two ways to do it:
 
 ``"live"``
-    An :func:`ipywidgets.interactive_output` slider: each move asks the running
-    kernel to redraw the figure. Works with ipywidgets 7 and 8 (JupyterLab,
-    Notebook 7, VS Code, Google Colab), and dies with the kernel.
+    A slider and an ``Image`` widget: each move asks the running kernel to redraw the
+    figure and replaces the image's PNG bytes. Works with ipywidgets 7 and 8
+    (JupyterLab, Notebook 7, VS Code, Google Colab), and dies with the kernel.
 
 ``"static"``
     Every frame is drawn once, in advance, as a PNG inside an ``HTML`` widget; the
@@ -183,24 +183,29 @@ def live_slider(
     description: str,
     fmt: str = "{:.3g}",
     default: float | None = None,
+    dpi: int = FIGURE_DPI,
 ) -> widgets.VBox:
     """A slider that asks the running kernel to redraw (ipywidgets 7 and 8).
 
-    Nothing is precomputed, so a dense grid of ``values`` costs nothing until a value
-    is chosen. Returns ``VBox([slider, output])``.
+    The figure is a PNG in an :class:`ipywidgets.Image`; moving the slider draws the
+    chosen value and replaces the image's bytes. Nothing is printed or displayed from
+    inside a widget: no ``Output`` capture, no ``clear_output``. (``interactive_output``,
+    used before, captures through an ``Output`` widget, whose every captured display
+    makes a notebook runner such as nbclient send the widget's state back to the kernel
+    while cells are still queued; see the Colab-shaped test's docstring.) Nothing is
+    precomputed, so a dense grid of ``values`` costs nothing until a value is chosen.
+    Returns ``VBox([slider, image])``.
     """
     values, index, labels = _validated(values, default, fmt)
     slider = _selection_slider(labels, index, description)
+    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
 
-    def draw(label: str) -> None:
-        from IPython.display import display
+    def draw(value: float) -> None:
+        image.value = figure_to_png(make_figure(value), dpi)
 
-        fig = make_figure(values[labels.index(label)])
-        display(fig)
-        plt.close(fig)
-
-    output = widgets.interactive_output(draw, {"label": slider})
-    return widgets.VBox([slider, output])
+    slider.observe(lambda change: draw(values[change["new"]]), names="index")
+    draw(values[index])
+    return widgets.VBox([slider, image])
 
 
 def parameter_slider(
@@ -212,7 +217,7 @@ def parameter_slider(
     default: float | None = None,
     mode: str = "auto",
     alt: str | None = None,
-    dpi: int = 96,
+    dpi: int = FIGURE_DPI,
 ) -> widgets.VBox:
     """The book's one way to show a figure as a function of one parameter.
 
@@ -233,4 +238,4 @@ def parameter_slider(
     mode = resolve_mode(mode)
     if mode == "static":
         return static_slider(make_figure, values, description=description, fmt=fmt, default=default, alt=alt, dpi=dpi)
-    return live_slider(make_figure, values, description=description, fmt=fmt, default=default)
+    return live_slider(make_figure, values, description=description, fmt=fmt, default=default, dpi=dpi)

@@ -128,11 +128,27 @@ def test_live_slider_draws_only_the_chosen_value():
         return make_figure(value)
 
     box = cw.parameter_slider(counting_figure, VALUES, description="λ", mode="live", default=0.1)
-    slider, output = box.children
-    assert isinstance(slider, widgets.SelectionSlider) and isinstance(output, widgets.Output)
+    slider, image = box.children
+    assert isinstance(slider, widgets.SelectionSlider) and isinstance(image, widgets.Image)
     assert calls == [0.1]  # drawn once, for the default
+    first = bytes(image.value)
+    assert first.startswith(b"\x89PNG") and image.format == "png"
     slider.index = 3
     assert calls == [0.1, 0.4]  # moving the slider redraws with the new value
+    assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != first
+    assert not plt.get_fignums()  # every figure drawn was closed
+
+
+def test_live_slider_prints_and_displays_nothing(capsys, monkeypatch):
+    """The live path shows its figure only through the Image widget: no display() and no Output capture."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    monkeypatch.setattr(widgets.Output, "__enter__", lambda self: pytest.fail("captured output in an Output widget"))
+    box = cw.live_slider(make_figure, VALUES, description="λ", default=0.1)
+    box.children[0].index = 2
+    assert not shown and capsys.readouterr().out == ""
 
 
 # --------------------------------------------------------------------------- #
@@ -177,3 +193,41 @@ def test_a_higher_dpi_sharpens_a_frame_without_enlarging_it():
     (pixels_96, declared_96), (pixels_192, declared_192) = at_96[0], at_192[0]
     assert abs(pixels_192 - 2 * pixels_96) <= 2
     assert abs(declared_192 - declared_96) <= 1
+
+
+def test_executing_a_live_slider_sends_nothing_back_to_the_kernel(tmp_path, monkeypatch):
+    """Run a live slider in a real kernel through nbclient: the client never writes comm messages to the kernel.
+
+    An ``Output``-widget slider (``interactive_output``) made nbclient answer every captured
+    display with a ``comm_msg`` on the shell channel while the cell was still running,
+    interleaved with the next ``execute_request``: the message traffic in which a
+    Colab-shaped run once sat idle for 900 s. The Image-widget slider gives it nothing to answer.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("CUBIT_LITE_SLIDERS", "live")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\n"
+        "from cubit_lite.widgets import parameter_slider\n"
+        "def figure(v):\n"
+        "    fig, ax = plt.subplots(figsize=(3, 2)); ax.plot([0, 1], [0, v]); return fig\n"
+        "parameter_slider(figure, [0.5, 1.0, 2.0], description='λ')"),
+        nbformat.v4.new_code_cell("print('next cell')")])
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    sent: list[str] = []
+    with client.setup_kernel():
+        send = client.kc.session.send
+
+        def spy(stream, message, *args, **kwargs):
+            msg = send(stream, message, *args, **kwargs)
+            sent.append(msg["msg_type"])
+            return msg
+
+        client.kc.session.send = spy
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+    assert sent == ["execute_request", "execute_request"], sent
+    views = [o for o in nb.cells[0].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert views and nb.cells[1].outputs[0]["text"] == "next cell\n"
