@@ -137,15 +137,20 @@ def installed(python: Path) -> dict[str, str]:
     return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listing)}
 
 
+def clean_copy(folder: Path) -> Path:
+    """What the package is made of (pyproject, README, LICENSE, cubit_lite/), copied into ``folder``."""
+    folder.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, folder / name)
+    shutil.copytree(ROOT / "cubit_lite", folder / "cubit_lite", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def cubit_lite_wheel(tmp_path_factory) -> Path:
     """A wheel built from a clean copy of what the package is made of (no stale build/ can reach it)."""
     base = tmp_path_factory.mktemp("wheel")
-    source = base / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "cubit_lite", source / "cubit_lite", ignore=shutil.ignore_patterns("__pycache__"))
+    source = clean_copy(base / "source")
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(base), str(source)])
     (wheel,) = base.glob("cubit_lite-*.whl")
     return wheel

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -45,18 +44,14 @@ def test_a_clean_copy_installs_on_every_supported_python(version, tmp_path):
     torch (about 5 GB); tests/test_colab_env.py does that full install once, on 3.13 with Colab's
     versions. The package itself is then installed for real, without dependencies, and imported.
     """
-    from test_colab_env import find_python
+    from test_colab_env import clean_copy, find_python
 
     python = find_python(version)
     if python is None:
         if os.environ.get("CI"):
             pytest.fail(f"no Python {version} on this machine (pyenv provides it here)")
         pytest.skip(f"no Python {version} on this machine")
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "cubit_lite", source / "cubit_lite", ignore=shutil.ignore_patterns("__pycache__"))
+    source = clean_copy(tmp_path / "source")
     subprocess.run([python, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
     py = str(tmp_path / "venv" / "bin" / "python")
     pip = [py, "-m", "pip", "--disable-pip-version-check", "install", "-q"]
