@@ -8,9 +8,9 @@ reference solve: what ``precision="auto"`` and ``implementation="auto"`` pick on
 
     python benchmarks/memory_check.py --out results/memory_check_h200.json
 
-The cases: chapter 6's live run on a GPU (the main comparison's shape: 4 layers,
+The cases: chapter 7's live run on a GPU (the main comparison's shape: 4 layers,
 4 heads, width 256, batch 64 of 256 characters, dropout 0.1) for the Transformer and
-Cubit; the same at 1024 characters and batch 16; chapter 7's probe (an evaluation
+Cubit; the same at 1024 characters and batch 16; chapter 8's probe (an evaluation
 forward pass of the block-256 models on one batch of 64 windows).
 """
 

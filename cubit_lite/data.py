@@ -29,7 +29,7 @@ always at hand, plus any text file of the reader's own:
 * a path to a UTF-8 text file, read exactly as it is (no newline conversion), so
   :attr:`Corpus.sha256` is the sha256 of the file's bytes.
 
-The pipeline of chapter 6, with the shapes::
+The pipeline of chapter 7, with the shapes::
 
     corpus = load_corpus("shakespeare")                # Corpus: .text, .source, .sha256
     train_text, val_text = corpus.split(0.1)           # last 10% of the text is validation

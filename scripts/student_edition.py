@@ -280,7 +280,7 @@ These notebooks are the chapters of the book with every exercise kept and every
 worked solution removed. Open them in Jupyter, or in Google Colab with
 File -> Upload notebook. The first code cell installs the book's library,
 cubit_lite, when it is missing, so "Run all" works on a fresh Colab machine.
-Every notebook runs on a CPU; for chapter 6 a GPU is faster (in Colab:
+Every notebook runs on a CPU; for chapter 7 a GPU is faster (in Colab:
 Runtime -> Change runtime type -> GPU).
 
 The full edition, with solutions: {url}

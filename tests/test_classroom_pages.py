@@ -102,9 +102,9 @@ def test_classroom_pages_are_in_the_navigation(book_build, page):
 
 
 def test_chapter_7_is_named_without_a_link_until_it_exists():
-    """The teaching page names chapter 7 in text; a {doc} link to a missing file would break -W."""
-    if not (ROOT / "book" / "07_context_length.ipynb").exists():
-        assert "07_context_length" not in TEACHING
+    """The teaching page names chapter 8 in text; a {doc} link to a missing file would break -W."""
+    if not (ROOT / "book" / "08_context_length.ipynb").exists():
+        assert "08_context_length" not in TEACHING
     assert "Does the gap grow with context length?" in TEACHING
 
 

@@ -1,4 +1,4 @@
-"""Chapter 6's live training run makes one output, not one box per printed line.
+"""Chapter 7's live training run makes one output, not one box per printed line.
 
 On the site every output of a cell is a box of its own; the live run used to make
 about fifteen (prints, progress bars, a line per evaluation). This executes the
@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER = ROOT / "book" / "06_training_a_char_lm.ipynb"
+CHAPTER = ROOT / "book" / "07_training_a_char_lm.ipynb"
 
 # What the chapter's setup cell provides to the live-run cell, and a `train` that runs the
 # chapter's configuration for a few steps only (every evaluation still prints its line).
@@ -40,7 +40,7 @@ def live_run_cell():
     """The code cell that trains the two live models (it calls `train(` in a loop over the mixers)."""
     nb = nbformat.read(CHAPTER, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code" and "train(TrainConfig(out=str(live_dir" in c.source]
-    assert len(cells) == 1, "chapter 6 should have one live-run cell"
+    assert len(cells) == 1, "chapter 7 should have one live-run cell"
     return cells[0]
 
 

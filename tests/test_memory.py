@@ -112,7 +112,7 @@ def test_estimates_match_what_a_gpu_allocated():
 
 @pytest.mark.skipif(not GPU_CHECK.exists(), reason="no committed GPU check (benchmarks/memory_check.py)")
 def test_committed_estimates_are_what_the_code_computes_now():
-    """The estimate of chapter 6's live Cubit run, recomputed here, is the committed one (the JSON stays true)."""
+    """The estimate of chapter 7's live Cubit run, recomputed here, is the committed one (the JSON stays true)."""
     import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))

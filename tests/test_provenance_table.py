@@ -1,4 +1,4 @@
-"""Chapter 7's table of results files: compact, and every fact of each file still in it.
+"""Chapter 8's table of results files: compact, and every fact of each file still in it.
 
 The chapter's own cells (its helpers, the cell that loads the results files, the
 table cell) run here in-process on the committed results; the HTML the table cell
@@ -24,7 +24,7 @@ from cubit_lite.results import load_json
 from cubit_lite.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER = ROOT / "book" / "07_context_length.ipynb"
+CHAPTER = ROOT / "book" / "08_context_length.ipynb"
 LONGEST_CELL = 30  # characters of visible text in any cell: short columns, no clipped column
 
 

@@ -3,7 +3,7 @@
 Chapters 1-4 derive estimators and mixers from equations, and print library functions
 next to them with ``source_without_docstring``. What a cell shows there should read as the
 equation it implements; long code (dispatch to faster paths, checks, dtype handling)
-belongs to chapter 5, the library tour. Each function printed in chapters 1-4 is found
+belongs to chapter 6, the library tour. Each function printed in chapters 1-4 is found
 here in the library, and the source each cell prints is measured; nothing is executed.
 """
 
@@ -61,7 +61,7 @@ def test_cells_of_the_equation_chapters_show_short_code(chapter, index, exprs):
     lines = sum(len(source_without_docstring(resolve(expr)).strip().splitlines()) for expr in exprs)
     assert lines <= MAX_LINES, (
         f"{chapter}, cell {index} prints {', '.join(exprs)}: {lines} lines of library code. Show an "
-        "equation-level version instead (or move the library's code to chapter 5, the library tour)")
+        "equation-level version instead (or move the library's code to chapter 6, the library tour)")
 
 
 def test_the_limit_catches_printed_dispatch_code():
