@@ -97,3 +97,132 @@ def test_committed_checkpoints_sample_on_a_cpu(name):
     text = sample_text(model, tokenizer, "ROMEO:\n", 80, seed=0)
     assert text.startswith("ROMEO:\n") and len(text) == len("ROMEO:\n") + 80
     assert text == sample_text(model, tokenizer, "ROMEO:\n", 80, seed=0)
+
+
+# ---------------------------------------------------------------------------
+# The bookkeeping: runs by configuration, recipes, statistics over seeds
+
+import numpy as np  # noqa: E402
+import scipy.stats  # noqa: E402
+
+from cubit_lite.train import TrainConfig  # noqa: E402
+
+
+def test_collect_runs_gathers_each_mixers_runs_sorted_by_seed_and_loads_each_file_once(monkeypatch):
+    loads = []
+    real = results.load_json
+    monkeypatch.setattr(results, "load_json", lambda name: loads.append(name) or real(name))
+    sources = {("transformer", 256): [f"lm_main_s{s}.json" for s in (2, 0, 1)],
+               ("cubit", 256): [f"lm_main_s{s}.json" for s in (2, 0, 1)],
+               ("cubit", 1024): ["lm_sweep_T1024.json"]}
+    files, runs = results.collect_runs(sources)
+    assert sorted(loads) == sorted(set(loads)) == sorted(files)
+    assert [r["seed"] for r in runs[("transformer", 256)]] == [0, 1, 2]
+    for (mixer, T), rs in runs.items():
+        assert all(r["mixer"] == mixer and r["train_config"]["block_size"] == T for r in rs)
+    main = {s: real(f"lm_main_s{s}.json") for s in range(3)}
+    assert runs[("cubit", 256)] == [next(r for r in main[s]["runs"] if r["mixer"] == "cubit") for s in range(3)]
+
+
+@pytest.mark.parametrize("sources, error, match", [
+    ({}, TypeError, "non-empty dict"),
+    ({"cubit": ["lm_main_s0.json"]}, TypeError, "tuple whose first item is a mixer name"),
+    ({("cubit",): "lm_main_s0.json"}, TypeError, "non-empty list of file names"),
+    ({("no-such-mixer",): ["lm_main_s0.json"]}, ValueError, "no run of mixer 'no-such-mixer'"),
+])
+def test_collect_runs_rejects_bad_sources(sources, error, match):
+    with pytest.raises(error, match=match):
+        results.collect_runs(sources)
+
+
+def test_recipes_compare_all_fields_but_the_ignored_ones():
+    ref = TrainConfig(out="a", mixer="transformer", block_size=256, batch_size=64)
+    other = TrainConfig(out="b", mixer="cubit", block_size=1024, batch_size=16)
+    assert results.recipe_differences(other, ref) == {
+        "out": ("a", "b"), "mixer": ("transformer", "cubit"), "block_size": (256, 1024), "batch_size": (64, 16)}
+    assert results.same_recipe(other, ref, ignore=("out", "mixer", "block_size", "batch_size"))
+    assert not results.same_recipe(other, ref, ignore=("out", "mixer", "block_size"))
+    changed = TrainConfig(out="a", mixer="transformer", block_size=256, batch_size=64, lr=2e-3)
+    assert results.recipe_differences(changed, ref) == {"lr": (ref.lr, 2e-3)}
+    # dicts work too, and a field only one side has is a difference
+    assert results.recipe_differences({"a": 1, "b": 2}, {"a": 1}) == {"b": (None, 2)}
+    assert results.same_recipe({"a": 1, "b": 2}, {"a": 1, "b": 3}, ignore=["b"])
+
+
+def test_recipe_errors_are_clear():
+    with pytest.raises(ValueError, match="does not have: nope"):
+        results.same_recipe({"a": 1}, {"a": 1}, ignore=["nope"])
+    with pytest.raises(TypeError, match="not one string"):
+        results.same_recipe({"a": 1}, {"a": 1}, ignore="a")
+    with pytest.raises(TypeError, match="dataclass .* or a dict"):
+        results.same_recipe([1], {"a": 1})
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    mean, std = results.mean_std([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3, abs=1e-15)
+    assert std == pytest.approx(np.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2), abs=1e-15)
+
+
+def test_paired_differences_and_their_standard_error():
+    a, b = [1.5, 1.4, 1.6, 1.55], [1.6, 1.45, 1.62, 1.7]
+    d, mean, se = results.paired_differences(a, b)
+    assert np.array_equal(d, np.subtract(a, b))
+    assert mean == pytest.approx(d.mean(), abs=1e-15)
+    assert se == pytest.approx(d.std(ddof=1) / 2, abs=1e-15)  # sqrt(n) = 2
+
+
+def test_t_interval_agrees_with_scipy():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 8):
+        for level in (0.9, 0.95):
+            values = rng.normal(0.01, 0.02, size=n)
+            iv = results.t_interval(values, level)
+            low, high = scipy.stats.t.interval(level, n - 1, loc=values.mean(), scale=scipy.stats.sem(values))
+            assert iv["low"] == pytest.approx(low, abs=1e-12) and iv["high"] == pytest.approx(high, abs=1e-12)
+            assert iv["df"] == n - 1 and iv["se"] == pytest.approx(scipy.stats.sem(values), abs=1e-15)
+            assert iv["t"] == pytest.approx(scipy.stats.ttest_1samp(values, 0).statistic, rel=1e-12)
+
+
+def test_t_interval_recomputes_the_stored_intervals_of_the_preregistered_comparison():
+    fair = results.load_json("fair_comparison.json")
+    for T in ("T256", "T4096"):
+        losses = fair["final_val_loss"]
+        seeds = [str(s) for s in fair["seeds"]]
+        d, _, _ = results.paired_differences([losses[f"cubit-{T}"][s] for s in seeds],
+                                             [losses[f"transformer-{T}"][s] for s in seeds])
+        iv, stored = results.t_interval(d), fair["gap"][T]
+        for key in ("mean", "low", "high", "t"):
+            assert iv[key] == pytest.approx(stored[key], abs=1e-12), (T, key)
+
+
+def test_a_t_interval_of_equal_values_has_zero_width():
+    iv = results.t_interval([0.5, 0.5, 0.5])
+    assert iv["low"] == iv["high"] == 0.5 and iv["se"] == 0 and iv["t"] == np.inf
+    assert np.isnan(results.t_interval([0.0, 0.0])["t"])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: results.mean_std([1.0]), ValueError, "at least 2 numbers"),
+    (lambda: results.mean_std([1.0, float("nan")]), ValueError, "finite"),
+    (lambda: results.mean_std([[1.0, 2.0]]), ValueError, "one-dimensional"),
+    (lambda: results.mean_std("12"), TypeError, "sequence of numbers"),
+    (lambda: results.paired_differences([1, 2, 3], [1, 2]), ValueError, "same seeds; got 3 and 2"),
+    (lambda: results.t_interval([1.0, 2.0], level=95), ValueError, "strictly between 0 and 1"),
+    (lambda: results.t_interval([1.0]), ValueError, "at least 2 numbers"),
+    (lambda: results.format_interval({"mean": 1, "low": 0}), KeyError, "lacks high"),
+    (lambda: results.format_interval({"mean": 1, "low": 0, "high": 2}, digits=-1), ValueError, "digits"),
+    (lambda: results.seed_range([]), ValueError, "at least one seed"),
+    (lambda: results.seed_range([0, 1.5]), ValueError, "integers"),
+])
+def test_statistics_reject_bad_input_clearly(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_format_interval_and_seed_range():
+    iv = {"mean": -0.0123, "low": -0.02, "high": 0.00456}
+    assert results.format_interval(iv) == "-0.0123 [-0.0200, +0.0046]"
+    assert results.format_interval(iv, digits=2, sign=False) == "-0.01 [-0.02, 0.00]"
+    assert results.seed_range([3, 1, 2, 0]) == "0–3"
+    assert results.seed_range([0, 1]) == "0, 1" and results.seed_range([0, 2, 3]) == "0, 2, 3"
