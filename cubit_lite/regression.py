@@ -6,7 +6,7 @@ return those weights (``return_weights=True``) as an ``(n_query, n_train)`` matr
 which is what the book plots as heatmaps and what later chapters compare with
 attention maps.
 
-Notation (``shared/CUBIT_MATH.md`` §1): training pairs ``(x_j, y_j)``, ``j = 1..n``;
+Notation (the equations page §1, ``book/equations.md``): training pairs ``(x_j, y_j)``, ``j = 1..n``;
 a query ``x``; a bandwidth ``h > 0``; a ridge ``λ >= 0``.
 
 * :func:`nadaraya_watson` — ``ŷ(x) = Σ_j K_h(x − x_j) y_j / Σ_j K_h(x − x_j)``.
@@ -201,7 +201,7 @@ def nadaraya_watson(
 ):
     """Nadaraya–Watson kernel regression (a local constant fit).
 
-    ``ŷ(x) = Σ_j K_h(x − x_j) y_j / Σ_j K_h(x − x_j)``  (CUBIT_MATH.md §1).
+    ``ŷ(x) = Σ_j K_h(x − x_j) y_j / Σ_j K_h(x − x_j)``  (equations page §1.2, ``book/equations.md``).
 
     Args:
         x_train, y_train: training inputs and targets, shape ``(n,)``.
@@ -277,7 +277,7 @@ def kernel_ridge(
     """Kernel ridge regression with the RBF kernel.
 
     ``ŷ(x) = k(x)ᵀ (K + λI)⁻¹ y`` with ``K_ij = exp(−γ (x_i − x_j)²)`` and
-    ``γ = 1 / (2h²)`` (CUBIT_MATH.md §1). This is exactly
+    ``γ = 1 / (2h²)`` (equations page §1.3, ``book/equations.md``). This is exactly
     ``sklearn.kernel_ridge.KernelRidge(alpha=lam, kernel="rbf", gamma=γ)``.
 
     Args:
@@ -499,7 +499,7 @@ def prefix_kernel_ridge(x_train, y_train, x_query=None, *, lam: float, bandwidth
 
     Step ``t`` solves its own KRR problem on the first ``t`` pairs:
     ``ŷ_t = k_t(z_t)ᵀ (K_{1:t} + λI)⁻¹ y_{1:t}`` with the RBF kernel of
-    :func:`kernel_ridge` (CUBIT_MATH.md §3, "honesty note"). The symmetric ``t × t``
+    :func:`kernel_ridge` (equations page §1.6). The symmetric ``t × t``
     matrix changes with every new pair, so the weights that step ``t`` gives to old
     targets are not those step ``t − 1`` gave them.
 

@@ -1,4 +1,4 @@
-"""The token mixers: the identities of CUBIT_MATH.md §2–§4 are the specification.
+"""The token mixers: the identities of the equations page §2–§4 (``book/equations.md``) are the specification.
 
 Each test names the property it pins down. Tolerances: float64 identities to
 1e-12 (most land near 1e-15), float32 checks as stated.

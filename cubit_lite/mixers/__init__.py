@@ -1,7 +1,7 @@
 """Token mixers on ``(B, H, T, D)`` tensors: attention as NW, Cubit, DeltaFormer, LLR.
 
 * :mod:`cubit_lite.mixers.functional` — the reference path: one pure function per
-  equation of CUBIT_MATH.md §2–§4, and the matrices behind them for plotting.
+  equation of the equations page §2–§4 (``book/equations.md``), and the matrices behind them for plotting.
 * :mod:`cubit_lite.mixers.blocked` — Cubit's causal solve by blocked forward
   substitution, never forming the ``T × T`` kernel (``implementation="blocked"``).
 * :mod:`cubit_lite.mixers.layers` — ``nn.Module`` layers chosen by name

@@ -5,7 +5,7 @@ The reference path (:func:`cubit_lite.mixers.functional.cubit_solve` with
 calls one ``torch.linalg.solve_triangular``: clear, and the oracle of the tests, but
 it stores ``O(T²)`` numbers per head. This module solves the same system
 
-    ``(P + λI) U = Y``,   ``P = rowsoftmax_causal(ℓ)``,   ``ℓ = a bᵀ``   (CUBIT_MATH.md §3)
+    ``(P + λI) U = Y``,   ``P = rowsoftmax_causal(ℓ)``,   ``ℓ = a bᵀ``   (equations page §3.1, ``book/equations.md``)
 
 one block of ``n`` rows at a time (block row ``i`` holds tokens ``i0 .. i1 − 1``):
 
@@ -36,7 +36,7 @@ Saved for backward: ``a, b, Y, U`` (``O(T·D)``), ``lse`` (``O(T)``) and ``λ``.
 largest temporary is one strip, ``n × T`` per head. Everything runs in float32
 (float64 for float64 inputs) with autocast off, like the reference path.
 
-DeltaFormer's ``(I + diag(β) L) U = V`` (CUBIT_MATH.md §4) has the same shape and is
+DeltaFormer's ``(I + diag(β) L) U = V`` (equations page §4.1) has the same shape and is
 solved by the same scheme (:func:`blocked_delta_solve`): a strict mask (``j < i``),
 unit diagonal blocks ``I + diag(β_i) L_ii``, and ``h = L U`` saved as well, since
 ``dβ_t = −dY_t · h_t`` and ``dℓ_tj = L_tj β_t (dY_t · h_t − dY_t · u_j)``.
@@ -180,7 +180,7 @@ def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int
 
 
 def reference_rows(r: Tensor, ref_norm: str, eps: float) -> Tensor:
-    """``a`` of ``ℓ = a bᵀ`` (CUBIT_MATH.md §3 step 2): ``r / max(‖r‖, ε)`` for ``"both"``, else ``r``."""
+    """``a`` of ``ℓ = a bᵀ`` (equations page §3.2, ``book/equations.md``): ``r / max(‖r‖, ε)`` for ``"both"``, else ``r``."""
     return r / r.norm(dim=-1, keepdim=True).clamp_min(eps) if ref_norm == "both" else r
 
 
@@ -212,7 +212,7 @@ def reference_scales(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[T
 
 
 def reference_factors(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:
-    """``(a, b)`` with ``a bᵀ = ℓ``, the reference logits of CUBIT_MATH.md §3 step 2.
+    """``(a, b)`` with ``a bᵀ = ℓ``, the reference logits of the equations page §3.2.
 
     * ``"one-side"``: ``a = r``, ``b = r̂ = g r / max(‖r‖, ε)``;
     * ``"both"``: ``a = r / max(‖r‖, ε)``, ``b = r̂``;

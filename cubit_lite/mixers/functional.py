@@ -1,7 +1,8 @@
 """The token mixers as pure functions on ``(B, H, T, D)`` tensors: the reference path.
 
 Every function takes per-head tensors (batch ``B``, heads ``H``, tokens ``T``,
-head dimension ``D``) and implements one equation of ``shared/CUBIT_MATH.md``:
+head dimension ``D``) and implements one equation of the book's equations page (``book/equations.md``;
+the section numbers below are that page's):
 
 * :func:`softmax_attention` — ``O = rowsoftmax_M(Q Kᵀ τ⁻¹) V`` (§2), fused through
   ``torch.nn.functional.scaled_dot_product_attention``.
@@ -12,8 +13,8 @@ head dimension ``D``) and implements one equation of ``shared/CUBIT_MATH.md``:
   ``O = A U`` (§3, the paper's eq. 13).
 * :func:`deltaformer_solve` / :func:`deltaformer_attention` —
   ``(I + diag(β) L) U = V``, ``O = A U`` (§4).
-* :func:`llr_attention` — local linear regression with attention weights (§4,
-  Appendix E).
+* :func:`llr_attention` — local linear regression with attention weights (§4.3,
+  the paper's Appendix E).
 
 The matrices behind them, for plotting and for tests, come from the same code:
 :func:`attention_weights` (``A``), :func:`reference_kernel` (``P``),
@@ -75,7 +76,7 @@ PerHead = Union[float, Tensor]
 """A float, or a tensor of shape ``(H,)`` with one value per head."""
 
 REF_NORMS = ("one-side", "both", "none")
-"""How the reference logits are normalised (CUBIT_MATH.md §3 step 2):
+"""How the reference logits are normalised (equations page §3.2, ``book/equations.md``):
 
 * ``"one-side"`` (default): ``ℓ_ij = r_i · g r_j / ‖r_j‖``. The diagonal is the
   largest logit of its row (Cauchy–Schwarz), so ``P_ii >= 1/i``.
@@ -372,7 +373,7 @@ def gaussian_nadaraya_watson(
 # Cubit (§3)
 # --------------------------------------------------------------------------- #
 def _reference_logits(r_query: Tensor, r_key: Tensor, ref_scale: PerHead, ref_norm: str) -> Tensor:
-    """``ℓ_ij`` of §3 step 2 for queries ``r_query (…, Tq, D)`` and keys ``r_key (…, Tk, D)``.
+    """``ℓ_ij`` of §3.2 for queries ``r_query (…, Tq, D)`` and keys ``r_key (…, Tk, D)``.
 
     ``ℓ = a bᵀ`` with the factors the blocked path uses too (one definition for both).
     """
@@ -390,7 +391,7 @@ def _reference_kernel(r: Tensor, ref_scale: PerHead, ref_norm: str, causal: bool
 def reference_kernel(
     r: Tensor, *, ref_scale: PerHead = 1.0, ref_norm: str = "one-side", causal: bool = True
 ) -> Tensor:
-    """Cubit's reference kernel matrix ``P = rowsoftmax_M(ℓ)`` (§3 step 2).
+    """Cubit's reference kernel matrix ``P = rowsoftmax_M(ℓ)`` (§3.2).
 
     With the default one-sided normalisation ``ℓ_ij = r_i · r̂_j``,
     ``r̂_j = g r_j / max(‖r_j‖, ε)``: ``P`` is lower triangular (causal), its rows sum
@@ -464,7 +465,7 @@ def cubit_solve(
     implementation: str = "auto",
     block: int = 64,
 ) -> Tensor:
-    """Cubit's value stage ``U = (P + λI)⁻¹ S V`` (§3 step 5).
+    """Cubit's value stage ``U = (P + λI)⁻¹ S V`` (§3.1).
 
     ``P`` is :func:`reference_kernel` of ``r``; ``S = diag(s)`` (identity when ``s`` is
     None: no LRR). When causal, ``P + λI`` is lower triangular with diagonal
@@ -731,7 +732,7 @@ def deltaformer_attention(
 
 
 # --------------------------------------------------------------------------- #
-# Local linear regression (§4, Appendix E)
+# Local linear regression (§4.3, the paper's Appendix E)
 # --------------------------------------------------------------------------- #
 def _llr_weights(q: Tensor, k: Tensor, mu: float, causal: bool, scale: float) -> Tensor:
     work = _solve_dtype(q, k)
@@ -777,7 +778,7 @@ def llr_weights(
 def llr_attention(
     q: Tensor, k: Tensor, v: Tensor, *, mu: float = 1e-2, causal: bool = True, scale: float | None = None
 ) -> Tensor:
-    """The local linear regression mixer: ``o_i = Σ_j ℓ_ij v_j`` (§4, Appendix E).
+    """The local linear regression mixer: ``o_i = Σ_j ℓ_ij v_j`` (§4.3, the paper's Appendix E).
 
     A slow, educational variant: ``O(T² D + T D³)`` time and a ``T × D × D`` tensor.
     Where NW (softmax attention) fits a constant to the values near ``q_i``, this

@@ -18,8 +18,8 @@ heads back. :func:`build_mixer` makes one from its name:
 full forward pass over the prompt; after that each call takes one new token
 (``T = 1``) and costs ``O(t · D)`` for the ``t``-th token. The result equals the
 full forward pass (the tests check this in float64), because no mixer lets a token
-change anything computed for an earlier one (CUBIT_MATH.md §3 "Incremental
-decoding").
+change anything computed for an earlier one (equations page §3.5, "Forward substitution and
+incremental decoding", ``book/equations.md``).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class SoftmaxMixer(MultiHeadMixer):
 
 
 class CubitMixer(MultiHeadMixer):
-    """Cubit: ``O = A (P + λI)⁻¹ S V`` (CUBIT_MATH.md §3), and its ablations.
+    """Cubit: ``O = A (P + λI)⁻¹ S V`` (equations page §3, ``book/equations.md``), and its ablations.
 
     Args (beyond :class:`MultiHeadMixer`'s):
         lrr: use Limited-Range Rescale ``s = a + (b − a) σ(x w + c)`` (False:
@@ -325,7 +325,7 @@ class CubitMixer(MultiHeadMixer):
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
 
     def mix_step(self, x, q, k, v, cache):
-        # u_t = (s_t v_t − Σ_{j<t} P_tj u_j) / (P_tt + λ)   (CUBIT_MATH.md §3)
+        # u_t = (s_t v_t − Σ_{j<t} P_tj u_j) / (P_tt + λ)   (equations page §3.5)
         r_new, s = self.references(x, k, offset=len(cache)), self.scales(x)
         r_all = torch.cat([cache.tensors["k" if self.references_are_keys else "r"], r_new], dim=-2)
         u_past = cache.tensors["u"]
@@ -345,7 +345,7 @@ class CubitMixer(MultiHeadMixer):
 
 
 class DeltaFormerMixer(MultiHeadMixer):
-    """DeltaFormer: ``O = A U`` with ``(I + diag(β) L) U = V`` (CUBIT_MATH.md §4).
+    """DeltaFormer: ``O = A U`` with ``(I + diag(β) L) U = V`` (equations page §4.1, ``book/equations.md``).
 
     ``β_t = x_t · w_β + c_β`` per head, unbounded; ``w_β = 0`` and ``c_β = beta_init``
     at initialisation, so every ``β`` starts at ``beta_init`` (default 1).
@@ -394,7 +394,7 @@ class DeltaFormerMixer(MultiHeadMixer):
 
 
 class LLRMixer(MultiHeadMixer):
-    """Local linear regression with attention weights (CUBIT_MATH.md §4): slow, educational.
+    """Local linear regression with attention weights (equations page §4.3, ``book/equations.md``): slow, educational.
 
     Args (beyond :class:`MultiHeadMixer`'s):
         mu: ridge ``μ > 0`` on the slope (default 1e-2).

@@ -1,6 +1,6 @@
 """Cubit's and DeltaFormer's causal solves as fused Triton kernels (the GPU fast path).
 
-Both systems have one shape (CUBIT_MATH.md §3, §4):
+Both systems have one shape (equations page §3.1 and §4.1, ``book/equations.md``):
 
     ``M U = Y``,   ``M = diag(s) P + diag(d)``,   ``P = rowsoftmax_mask(ℓ)``,
     ``ℓ_tj = α_t β_j (x_t · z_j)``
