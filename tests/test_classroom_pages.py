@@ -101,11 +101,104 @@ def test_classroom_pages_are_in_the_navigation(book_build, page):
     assert f'href="{page}.html"' in index
 
 
-def test_chapter_7_is_named_without_a_link_until_it_exists():
-    """The teaching page names chapter 8 in text; a {doc} link to a missing file would break -W."""
-    if not (ROOT / "book" / "08_context_length.ipynb").exists():
-        assert "08_context_length" not in TEACHING
-    assert "Does the gap grow with context length?" in TEACHING
+# --------------------------------------------------------------------------- #
+# The teaching page and the README list every chapter of _toc.yml
+# --------------------------------------------------------------------------- #
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def toc_chapters() -> list[str]:
+    """The chapters proper, in order: the files of the numbered parts of ``_toc.yml``."""
+    return [c["file"] for part in TOC["parts"] if part.get("numbered") for c in part["chapters"]]
+
+
+def toc_part(caption: str) -> list[str]:
+    return next([c["file"] for c in part["chapters"]] for part in TOC["parts"] if part["caption"] == caption)
+
+
+def toc_all_files() -> list[str]:
+    return [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
+
+
+def source_of(docname: str) -> Path:
+    """The file behind a toc entry (``book/04_causal_krr`` -> ``book/04_causal_krr.ipynb``)."""
+    found = [ROOT / f"{docname}{ext}" for ext in (".ipynb", ".md") if (ROOT / f"{docname}{ext}").is_file()]
+    assert found, f"{docname} is in _toc.yml but neither {docname}.ipynb nor {docname}.md exists"
+    return found[0]
+
+
+def title_of(docname: str) -> str:
+    """A page's title: the first '# ' heading of its first markdown cell (or of the .md file)."""
+    path = source_of(docname)
+    if path.suffix == ".ipynb":
+        text = next(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text(encoding="utf-8")
+    return re.search(r"^# (.+)$", text, re.M).group(1).strip()
+
+
+def _plain(title: str) -> str:
+    return title.replace("`", "").strip()
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    following = re.search(r"^## ", text[start + len(heading):], re.M)
+    return text[start:start + len(heading) + following.start()] if following else text[start:]
+
+
+def test_toc_has_eight_numbered_chapters_in_file_order():
+    """The lists below are derived from _toc.yml; this pins what they are derived from."""
+    chapters = toc_chapters()
+    assert [int(Path(c).name[:2]) for c in chapters] == list(range(1, len(chapters) + 1))
+
+
+def test_teaching_page_lists_every_chapter_in_order():
+    """The numbered list of learning goals has one item per chapter of _toc.yml, numbered
+    as the book numbers it, linking that chapter under its own title."""
+    goals = section(TEACHING, "## Learning goals and time per chapter")
+    items = re.findall(r"^(\d+)\. \{doc\}`([^`<]+?)\s*<([^>]+)>`", goals, re.M)
+    listed = [(int(n), f"book/{target}") for n, _, target in items]
+    assert listed == list(enumerate(toc_chapters(), start=1))
+    for _, text, target in items:
+        assert _plain(text) == _plain(title_of(f"book/{target}")), f"{target}: the link text is not its title"
+
+
+def test_readme_table_lists_every_page_of_the_toc():
+    """README's chapter table: each numbered chapter as 'N. its title' with its file, and
+    every other page of _toc.yml with its file (the extension that exists)."""
+    table = section(README, "## Read it")
+    rows = [row for row in table.splitlines() if row.startswith("| ")]
+    for n, docname in enumerate(toc_chapters(), start=1):
+        file = f"`{docname}{source_of(docname).suffix}`"
+        row = next((r for r in rows if file in r), None)
+        assert row, f"README's table has no row for {file}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0].startswith(f"{n}. ") and _plain(cells[0][len(f"{n}. "):]) == _plain(title_of(docname))
+        assert cells[2].startswith("CPU"), f"{file}: say what hardware it needs"
+    for docname in toc_all_files():
+        assert f"`{docname}{source_of(docname).suffix}`" in table, f"{docname} is missing from README's table"
+
+
+def test_teaching_page_links_the_appendices():
+    """The equations, notation, glossary, further-reading and 'Making Cubit fast' pages are
+    linked from the teaching page (the references page is not a page to teach from)."""
+    for docname in toc_part("Appendices"):
+        if docname != "book/references":
+            assert f"<{Path(docname).name}>`" in TEACHING, f"the teaching page does not link {docname}"
+
+
+def test_self_checks_the_pages_promise_are_in_every_chapter():
+    """The teaching page and the preface say that each chapter ends with a self-check
+    before its exercises; every chapter of _toc.yml must have one."""
+    assert "Self-check" in TEACHING
+    assert "self-check" in (ROOT / "book" / "preface.md").read_text(encoding="utf-8")
+    for docname in toc_chapters():
+        headings = [line for c in nbformat.read(source_of(docname), as_version=4).cells
+                    if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("## ")]
+        assert "## Self-check" in headings, f"{docname} has no Self-check section"
+        assert headings.index("## Self-check") < headings.index("## Exercises"), docname
 
 
 # --------------------------------------------------------------------------- #
