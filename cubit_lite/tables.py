@@ -49,7 +49,7 @@ def commit_html(sha: str, length: int = 7) -> Html:
 def _cell_html(cell: object) -> str:
     if isinstance(cell, Html):
         return str(cell)
-    return html.escape("" if cell is None else str(cell))
+    return html.escape("" if cell is None else str(cell), quote=False)  # quotes matter only in attributes
 
 
 def _visible_text(fragment: str) -> str:

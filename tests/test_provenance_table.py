@@ -1,26 +1,22 @@
 """Chapter 8's table of results files: compact, and every fact of each file still in it.
 
-The chapter's own cells (its helpers, the cell that loads the results files, the
-table cell) run here in-process on the committed results; the HTML the table cell
-displays is then read back. Fast: no kernel, no training.
+The chapter's own cells (the cell that loads the results files and the table cell,
+with the library's helpers they import) run here in-process on the committed results;
+the HTML the table cell displays is then read back. Fast: no kernel, no training.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-import scipy.stats
-import torch
-from IPython.display import HTML
 
-from cubit_lite.results import load_json
+from cubit_lite.results import collect_runs, same_recipe, seed_range
+from cubit_lite.tables import Html, commit_html, html_table
 from cubit_lite.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +33,11 @@ def _cell(nb, needle: str) -> str:
 def table():
     nb = nbformat.read(CHAPTER, as_version=4)
     shown = []
-    namespace = {"np": np, "stats": scipy.stats, "torch": torch, "HTML": HTML, "contextmanager": contextmanager,
-                 "asdict": asdict, "load_json": load_json, "TrainConfig": TrainConfig, "re": re,
-                 "LABEL": {"transformer": "Transformer", "cubit": "Cubit"}, "print": lambda *a, **k: None,
-                 "display": lambda obj, **kwargs: shown.append(obj.data)}
-    for needle in ("def html_table(", "FILES = {", "The results files this chapter reads"):
+    namespace = {"np": np, "TrainConfig": TrainConfig, "re": re, "collect_runs": collect_runs,
+                 "same_recipe": same_recipe, "seed_range": seed_range, "Html": Html, "commit_html": commit_html,
+                 "html_table": html_table, "LABEL": {"transformer": "Transformer", "cubit": "Cubit"},
+                 "print": lambda *a, **k: None, "display": lambda obj, **kwargs: shown.append(obj.data)}
+    for needle in ("FILES = {", "The results files this chapter reads"):
         exec(compile(_cell(nb, needle), f"{CHAPTER.name}: {needle}", "exec"), namespace)
     (page,) = shown
     return page, namespace["files"]
