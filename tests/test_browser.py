@@ -5,8 +5,8 @@ The ``site`` fixture (tests/conftest.py) serves the strict build of ``_build/htm
 contents twice, in a light and in a dark colour scheme. Every request that is not for the
 local server is aborted and recorded: a page that tries to reach a CDN fails. Each visit
 waits for MathJax and the widgets, records what a reader would notice (errors, failed
-loads, raw TeX, dead widgets, broken images), moves every static slider (light) or samples
-the figures' pixels (dark), and writes a full-page screenshot to
+loads, raw TeX, dead widgets, broken images), moves every static slider and answers the
+first question of every self-check quiz (light) or samples the figures' pixels (dark), and writes a full-page screenshot to
 ``test-artifacts/screenshots/`` (``<page>-light.png``, ``<page>-dark.png``). The tests
 then read these reports, one assertion per concern and page.
 """
@@ -212,6 +212,7 @@ class PageReport:
     dark_images: list[dict] = field(default_factory=list)
     code_boxes: dict = field(default_factory=dict)
     output_images: list[dict] = field(default_factory=list)
+    self_checks: list[dict] = field(default_factory=list)
     screenshot: Path | None = None
 
 
@@ -292,6 +293,35 @@ def _open(page, url: str) -> None:
                 raise
 
 
+# A self-check quiz (cubit_lite.self_check) as its script left it, and what its first
+# question's feedback says once its correct option has been chosen.
+SELF_CHECK_STATE = """quiz => ({
+  id: quiz.id,
+  bound: quiz.dataset.scBound || null,
+  enabled: [...quiz.querySelectorAll('input.sc-input')].every(i => !i.disabled),
+  feedback: quiz.querySelector('.sc-feedback').textContent,
+  feedback_class: quiz.querySelector('.sc-feedback').className,
+  state: quiz.querySelector('fieldset').dataset.state || null,
+})"""
+
+
+def _answer_self_checks(page) -> list[dict]:
+    """Click the correct option of the first question of every self-check quiz; report each quiz."""
+    results = []
+    quizzes = page.locator(".cubit-self-check")
+    for i in range(quizzes.count()):
+        quiz = quizzes.nth(i)
+        label = quiz.locator("fieldset").first.locator('input[data-correct="1"] + label')
+        quiz.scroll_into_view_if_needed()
+        label.click()
+        try:
+            quiz.locator(".sc-feedback").first.filter(has_text="Correct").wait_for(timeout=5_000)
+        except Exception:  # noqa: BLE001 - the test reports the feedback it found
+            pass
+        results.append(quiz.evaluate(SELF_CHECK_STATE))
+    return results
+
+
 def _visit(browser, site, page_name: str, mode: str) -> PageReport:
     report = PageReport(page_name, mode)
     context = browser.new_context(
@@ -353,6 +383,7 @@ def _visit(browser, site, page_name: str, mode: str) -> PageReport:
                 except Exception:  # noqa: BLE001 - the test reports the unchanged frame
                     pass
                 report.sliders.append((before, page.evaluate(SLIDER_FRAMES)[i]))
+            report.self_checks = _answer_self_checks(page)
             page.wait_for_load_state("networkidle")
             report.output_images = page.evaluate(OUTPUT_IMAGES, OUTPUT_IMAGE)
             report.code_boxes = page.evaluate(CODE_BOXES)  # last: it unfolds the hidden code
@@ -549,6 +580,22 @@ def test_code_and_outputs_show_every_line_in_their_box(visit, page_name):
     assert boxes, "the code boxes were not measured"
     wide = [f"{b['box']}: {b['scroll']} px of content in {b['client']} px: {b['text']!r}" for b in boxes["wide"]]
     assert not wide, "code boxes wider than the page shows:\n" + "\n".join(wide)
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_self_check_answers_in_the_page(visit, book_build, page_name):
+    """Each self-check quiz (``cubit_lite.self_check``) works on the static page: its inline
+    script ran (buttons enabled), and choosing the first question's correct option says so."""
+    html = (book_build / "html" / f"{page_name}.html").read_text(encoding="utf-8")
+    if 'class="cubit-self-check"' not in html:
+        pytest.skip(f"{page_name} has no self-check")
+    report = visit(page_name, "light")
+    assert report.self_checks, f"{page_name} holds a self-check in its HTML but the browser found none"
+    for quiz in report.self_checks:
+        where = f"self-check {quiz['id']}"
+        assert quiz["bound"] == "1" and quiz["enabled"], f"{where}: its script did not run (buttons still disabled)"
+        assert quiz["state"] == "correct" and "sc-right" in quiz["feedback_class"], f"{where}: {quiz}"
+        assert quiz["feedback"].startswith("\u2713 Correct."), f"{where}: feedback {quiz['feedback']!r}"
 
 
 def _png_dpi(data: bytes) -> float:
