@@ -10,12 +10,19 @@ A checkpoint is a dictionary saved with :func:`torch.save`:
   ``"optimizer"``, ``"step"``, ``"rng"``, ``"best_val_loss"``, ``"corpus"``).
 
 Writes go to a temporary file in the same folder followed by :func:`os.replace`, so
-an interrupted write never leaves a truncated checkpoint behind.
+an interrupted write never leaves a truncated checkpoint behind; a failed write (a full
+disk) removes its temporary file and says what happened.
+
+Reading never runs code from the file: :func:`load_checkpoint` uses
+``torch.load(weights_only=True)``, which accepts tensors, numbers, strings and the
+containers of them that a checkpoint holds, and refuses any other pickled object.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -25,7 +32,9 @@ from .model import CharLM, ModelConfig
 
 __all__ = ["FORMAT", "export_weights", "load_checkpoint", "load_model", "save_checkpoint"]
 
-FORMAT = "cubit-lite-checkpoint-v1"
+FORMAT_VERSION = 1
+FORMAT = f"cubit-lite-checkpoint-v{FORMAT_VERSION}"
+REQUIRED_KEYS = ("model_config", "tokenizer", "model")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
@@ -33,8 +42,13 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, **payload}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write the checkpoint {path} ({type(err).__name__}: {err}); "
+                      f"the previous {path.name}, if any, is unchanged. Is the disk full?") from err
     return path
 
 
@@ -44,21 +58,42 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        message = str(err)
+        code = re.search(r"Unsupported global: GLOBAL [\w.]+", message)
+        if code:  # objects other than tensors and plain data: never import or run them
+            raise ValueError(f"{path} was refused: it contains Python objects that a cubit_lite checkpoint never "
+                             f"holds, and loading them could run code ({code.group(0)})") from err
+        reason = re.search(r"Unsupported operand[^\n]*", message)
+        raise ValueError(f"{path} is not a readable checkpoint "
+                         f"(UnpicklingError: {reason.group(0) if reason else 'not a torch.save file'})") from err
     except Exception as err:  # a truncated or foreign file: say so, whatever torch raised
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if found != FORMAT:
+        version = re.fullmatch(r"cubit-lite-checkpoint-v(\d+)", found) if isinstance(found, str) else None
+        if version and int(version.group(1)) > FORMAT_VERSION:
+            raise ValueError(f"{path} was written by a newer cubit_lite (checkpoint format v{version.group(1)}; "
+                             f"this version reads v{FORMAT_VERSION}): upgrade cubit_lite to load it")
         raise ValueError(f"{path} is not a cubit_lite checkpoint (expected format {FORMAT!r})")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise ValueError(f"{path} is an incomplete cubit_lite checkpoint: it lacks {', '.join(missing)}")
     return payload
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[CharLM, CharTokenizer, dict]:
     """Rebuild the model and tokenizer stored in a checkpoint (weights in float32, eval mode)."""
     payload = load_checkpoint(path, map_location="cpu")
-    model = CharLM(ModelConfig.from_dict(payload["model_config"]))
-    state = {name: tensor.float() if tensor.is_floating_point() else tensor
-             for name, tensor in payload["model"].items()}
-    model.load_state_dict(state)
+    try:
+        model = CharLM(ModelConfig.from_dict(payload["model_config"]))
+        state = {name: tensor.float() if tensor.is_floating_point() else tensor
+                 for name, tensor in payload["model"].items()}
+        model.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: its weights do not fit the model it describes ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0]})") from err
     model.to(device).eval()
     return model, CharTokenizer.from_dict(payload["tokenizer"]), payload
 

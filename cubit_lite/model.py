@@ -31,6 +31,9 @@ __all__ = ["POSITIONS", "CharLM", "ModelConfig"]
 
 POSITIONS = ("learned", "rotary")
 
+# Beyond these, logits / temperature overflows float32 (NaN probabilities) or is flat noise.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3
+
 
 @dataclass
 class ModelConfig:
@@ -215,8 +218,9 @@ class CharLM(nn.Module):
         Returns:
             ``(B, T0 + max_new_tokens)`` token ids.
         """
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be a positive number; got {temperature!r}")
+        if not (isinstance(temperature, (int, float)) and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+            raise ValueError(f"temperature must be a number between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g} "
+                             f"(for the single most likely character use top_k=1); got {temperature!r}")
         if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k):
             raise ValueError(f"top_k must be None or a positive integer; got {top_k!r}")
         if idx.dim() != 2 or idx.shape[1] < 1:

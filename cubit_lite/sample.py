@@ -7,6 +7,7 @@ temperature and top-k sampling, and is reproducible given ``--seed``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import torch
@@ -52,6 +53,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", args.device):
+        parser.error(f"--device must be cpu, cuda, cuda:N or mps; got {args.device!r}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device} was asked for, but no CUDA GPU is available: use --device cpu")
+    if args.chars < 0:
+        parser.error(f"--chars must be 0 or more; got {args.chars}")
     try:
         model, tokenizer, _ = load_model(args.checkpoint, device=args.device)
         text = sample_text(model, tokenizer, args.prompt, args.chars, temperature=args.temperature,

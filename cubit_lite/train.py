@@ -11,8 +11,14 @@ One loop for every mixer, so that a comparison changes nothing but the mixer:
   per-position loss at the end (how the loss falls with the position in the context);
 * a tqdm progress bar with loss, tokens/s and ETA; a JSON-lines metrics log;
 * atomic checkpoints (``latest.pt`` at every evaluation, ``best.pt`` when the
-  validation loss improves) and ``--resume``, which continues exactly where the run
+  validation loss improves, written first so that ``latest.pt`` never records a best
+  model that is not on disk) and ``--resume``, which continues exactly where the run
   stopped (same numbers as an uninterrupted run, on the same device);
+* a run folder that is never silently overwritten and never shared by two trainers
+  (:mod:`cubit_lite.run_folder`: ``--resume`` continues, ``--overwrite`` replaces);
+* hyperparameters checked before any work (finite, in range), and a run that diverges
+  (a non-finite loss, gradient or weight) stopped with a message, its last good
+  checkpoints kept;
 * several GPUs or CPU processes through ``torchrun --nproc_per_node=N`` (PyTorch's
   DistributedDataParallel; NCCL on GPUs, gloo on CPUs). ``batch_size`` is per
   process, so tokens per step = ``batch_size · block_size · N``.
@@ -30,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import time
 from contextlib import nullcontext
@@ -41,14 +48,23 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .run_folder import claim_run_folder
 from .data import CharTokenizer, evaluation_batches, load_corpus, sample_batch
 from .mixers import MIXER_NAMES
 from .model import POSITIONS, CharLM, ModelConfig
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "main", "train", "use_bf16_autocast"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "evaluate", "main", "train", "use_bf16_autocast"]
 
-# Fields that may differ between a run and its resumption (they do not change the numbers).
-RESUMABLE_CHANGES = ("resume", "stop_at", "progress")
+# Fields that may differ between a run and its resumption: they do not change the numbers.
+# (The folder may move; the corpus is compared by the sha256 of its text, and the device
+# by the kind of device it resolves to, both stored in the checkpoint.)
+RESUMABLE_CHANGES = ("resume", "stop_at", "progress", "overwrite", "out", "corpus", "device")
+MAX_LR = 1.0  # AdamW learning rates above this are a typo, not an experiment
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
+
+
+class TrainingDiverged(ValueError):
+    """The loss, a gradient or a weight became NaN or infinite; the last good checkpoints are kept."""
 
 
 @dataclass
@@ -86,22 +102,47 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     resume: bool = False
+    overwrite: bool = False
     stop_at: int | None = None
     progress: bool = True
 
     def validate(self) -> "TrainConfig":
-        for name in ("block_size", "batch_size", "steps", "eval_interval", "eval_batches", "log_interval"):
+        for name in ("block_size", "batch_size", "steps", "eval_interval", "eval_batches", "log_interval",
+                     "n_layer", "n_head", "d_model"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        for name in ("warmup", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
+        if self.max_chars is not None and (not isinstance(self.max_chars, int) or self.max_chars < 1):
+            raise ValueError(f"max_chars must be a positive integer (or left out for the whole corpus); "
+                             f"got {self.max_chars!r}")
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "dropout", "beta1", "beta2", "val_fraction"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number; got {value!r}")
+        if not 0 < self.lr <= MAX_LR:
+            raise ValueError(f"lr must be in (0, {MAX_LR:g}]; got {self.lr!r}")
+        for name in ("dropout", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction!r}")
+        if not isinstance(self.device, str) or not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite contradict each other: continue the run or replace it")
         if self.mixer not in MIXER_NAMES:
             raise ValueError(f"unknown mixer {self.mixer!r}; choose one of {', '.join(MIXER_NAMES)}")
         if self.positions not in POSITIONS:
             raise ValueError(f"positions must be one of {', '.join(POSITIONS)}; got {self.positions!r}")
         if not (0 < self.min_lr <= self.lr):
             raise ValueError(f"need 0 < min_lr <= lr; got lr={self.lr}, min_lr={self.min_lr}")
-        if self.warmup < 0 or self.weight_decay < 0 or self.grad_clip <= 0:
-            raise ValueError("warmup and weight_decay must be >= 0 and grad_clip > 0")
+        if self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ValueError(f"weight_decay must be >= 0 and grad_clip > 0; got weight_decay={self.weight_decay!r}, "
+                             f"grad_clip={self.grad_clip!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32; got {self.precision!r}")
         if self.stop_at is not None and not 0 < self.stop_at <= self.steps:
@@ -215,7 +256,40 @@ def _distributed() -> tuple[int, int, int]:
 def _config_differences(saved: dict, current: TrainConfig) -> list[str]:
     now = asdict(current)
     return [f"{key}: checkpoint {saved.get(key)!r} vs now {now[key]!r}"
-            for key in now if key not in RESUMABLE_CHANGES and saved.get(key) != now[key]]
+            for key in now if key not in RESUMABLE_CHANGES and saved.get(key, now[key]) != now[key]]
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Bytes of memory on ``device`` (the GPU's total, or the machine's RAM); ``None`` if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_batch_fits(config: TrainConfig, device: torch.device) -> None:
+    """Refuse a batch whose activations alone cannot fit, before anything is allocated.
+
+    A lower bound, not an estimate: backpropagation keeps at least each block's
+    residual-stream output, ``4 · batch · T · d_model · (n_layer + 1)`` bytes in float32
+    (:func:`cubit_lite.memory.training_step_memory` gives the full peak).
+    """
+    need = 4 * config.batch_size * config.block_size * config.d_model * (config.n_layer + 1)
+    have = _available_memory(device)
+    if have is not None and need > have:
+        raise ValueError(f"batch_size {config.batch_size} × block_size {config.block_size} needs at least "
+                         f"{need / 2**30:,.1f} GiB of activations, more than the {have / 2**30:,.1f} GiB of "
+                         f"{device.type} memory: lower --batch-size or --block-size")
+
+
+def _check_finite(step: int, what: str, value: float, out: Path, last_good: int | None) -> None:
+    if not math.isfinite(value):
+        kept = (f"the last good checkpoints (step {last_good}) are kept in {out}" if last_good is not None
+                else "no checkpoint had been written yet")
+        raise TrainingDiverged(f"training diverged at step {step}: the {what} is {value}; {kept}. "
+                               "Lower --lr, or keep --grad-clip at about 1")
 
 
 def _rewrite_log(path: Path, up_to_step: int) -> list[dict]:
@@ -237,14 +311,27 @@ def train(config: TrainConfig) -> TrainResult:
     """Run (or resume) the training described by ``config``; see the module docstring."""
     config.validate()
     rank, world, local_rank = _distributed()
+    device = choose_device(config.device, local_rank)
+    use_bf16 = use_bf16_autocast(config.precision, device)
+    check_batch_fits(config, device)
+    run_folder = claim_run_folder(config.out, resume=config.resume, overwrite=config.overwrite) if rank == 0 else None
+    removed = run_folder.removed_temporaries if run_folder is not None else []
+    try:
+        return _train(config, rank, world, device, use_bf16, removed)
+    finally:
+        if run_folder is not None:
+            run_folder.release()
+
+
+def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use_bf16: bool,
+           removed: list[Path]) -> TrainResult:
+    """The loop, in a claimed run folder (rank 0) or beside it (other ranks)."""
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and config.device in ("auto", "cuda") else "gloo"
         dist.init_process_group(backend=backend)
-    device = choose_device(config.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     main_process = rank == 0
-    use_bf16 = use_bf16_autocast(config.precision, device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     out = Path(config.out)
 
@@ -266,7 +353,7 @@ def train(config: TrainConfig) -> TrainResult:
     optimizer = make_optimizer(model, config, fused=device.type == "cuda")
     batch_generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
 
-    step, best_val, history = 0, None, []
+    step, best_val, history, last_good = 0, None, [], None
     latest = out / "latest.pt"
     log_path = out / "metrics.jsonl"
     if config.resume and latest.exists():
@@ -274,19 +361,25 @@ def train(config: TrainConfig) -> TrainResult:
         differences = _config_differences(saved["train_config"], config)
         if saved["corpus"]["sha256"] != corpus.sha256:
             differences.append("the corpus text (its sha256 differs)")
+        run = saved.get("run", {})
+        if run.get("device", device.type) != device.type:
+            differences.append(f"the device: checkpoint {run['device']} vs now {device.type}")
+        if run.get("world_size", world) != world:
+            raise ValueError(f"{latest} was written by {run['world_size']} processes and this run has {world}: "
+                             f"resume it with torchrun --nproc_per_node={run['world_size']} (the batches of each "
+                             "process are part of the saved state)")
         if differences:
             raise ValueError(f"{latest} comes from another configuration; differences: " + "; ".join(differences))
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         step, best_val = saved["step"], saved["best_val_loss"]
+        last_good = step
         torch.set_rng_state(saved["rng"]["torch"].cpu())
         batch_generator.set_state(saved["rng"]["batches"][rank].cpu())
         if main_process:
             history = _rewrite_log(log_path, step)
-    elif main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        if log_path.exists():
-            log_path.unlink()
+    if main_process and removed:
+        print(f"removed {len(removed)} temporary file(s) left by an interrupted checkpoint write", flush=True)
 
     ddp_model = model
     if world > 1:
@@ -307,7 +400,11 @@ def train(config: TrainConfig) -> TrainResult:
             log.write(json.dumps(entry) + "\n")
 
     def checkpoint(val_loss: float | None) -> None:
-        nonlocal best_val
+        nonlocal best_val, last_good
+        with torch.no_grad():
+            finite = bool(torch.stack([p.isfinite().all() for p in model.parameters()]).all())
+        if not finite:
+            _check_finite(step, "model's weights", math.nan, out, last_good)
         states = [batch_generator.get_state()]
         if world > 1:
             gathered = [None] * world
@@ -321,10 +418,11 @@ def train(config: TrainConfig) -> TrainResult:
                        "tokenizer": tokenizer.to_dict(), "model": model.state_dict(),
                        "optimizer": optimizer.state_dict(), "step": step, "best_val_loss": best_val,
                        "rng": {"torch": torch.get_rng_state(), "batches": [s.cpu() for s in states]},
-                       "corpus": corpus.describe()}
-            save_checkpoint(latest, payload)
-            if improved:
+                       "corpus": corpus.describe(), "run": {"device": device.type, "world_size": world}}
+            if improved:  # best.pt first: latest.pt never records a best model that is not on disk
                 save_checkpoint(out / "best.pt", payload)
+            save_checkpoint(latest, payload)
+        last_good = step
         if world > 1:
             dist.barrier()
 
@@ -350,6 +448,8 @@ def train(config: TrainConfig) -> TrainResult:
         bar.update(1)
         if step % config.log_interval == 0 or step == last_end:
             loss_value = loss.item()  # synchronises the device: the clock below is honest
+            _check_finite(step, "training loss", loss_value, out, last_good)
+            _check_finite(step, "gradient norm", float(grad_norm), out, last_good)
             now = time.perf_counter()
             speed = tokens_per_step * (step - tick_step) / (now - tick)
             tick, tick_step = now, step
@@ -361,6 +461,7 @@ def train(config: TrainConfig) -> TrainResult:
             final = step == config.steps
             evaluated = evaluate(model, eval_set, autocast, per_position=final)
             val_loss, per_position = evaluated if final else (evaluated, None)
+            _check_finite(step, "validation loss", val_loss, out, last_good)
             if main_process:
                 entry = {"step": step, "val_loss": val_loss, "tokens_seen": step * tokens_per_step}
                 if per_position is not None:
@@ -410,7 +511,8 @@ HELP = {
     "log_interval": "log training loss and tokens/s every N steps", "seed": "seed for weights, batches and dropout",
     "device": "auto (a CUDA GPU if there is one), cpu, cuda, cuda:1, ...",
     "precision": "auto (bf16 autocast on a GPU of compute capability 8.0 or more, else fp32), bf16 or fp32",
-    "resume": "continue from OUT/latest.pt if it exists",
+    "resume": "continue the run in OUT from OUT/latest.pt (an empty or new OUT starts a fresh run)",
+    "overwrite": "replace the run already in OUT (its config, log and checkpoints are deleted)",
     "stop_at": "stop after this step as if interrupted (resume later with --resume)",
 }
 
@@ -461,6 +563,6 @@ def main(argv: list[str] | None = None) -> TrainResult:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as err:  # bad input found after parsing (a corpus, a checkpoint): one clear line
+    except (ValueError, OSError) as err:  # bad input found after parsing, a full disk: one clear line
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
