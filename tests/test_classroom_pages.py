@@ -1,5 +1,9 @@
 """The pages for teachers and readers: teaching, troubleshooting and execution status.
 
+The teaching page's chapter list and README's table are checked against ``_toc.yml``:
+every numbered chapter, in order, under the title its notebook carries, and every other
+page of the toc in README's table with its file. Nothing here lists the chapters by hand.
+
 The built-site tests use the ``book_build`` fixture (one strict build per session). The
 student edition's zip is written by that same build (``scripts/student_edition.py`` is a
 Sphinx extension registered in ``_config.yml``), so what is tested here is exactly what
