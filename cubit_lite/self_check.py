@@ -143,7 +143,7 @@ _TEX = re.compile(r"\$[^$\n]+\$")
 
 _STYLE = """
 html[data-theme="dark"] .bd-content div.cell_output div.output.text_html:has(> .cubit-self-check){
-background-color:transparent;color:inherit}
+background-color:transparent;color:inherit;padding:0}
 .cubit-self-check{border:1px solid var(--pst-color-border,rgba(128,128,128,.5));border-radius:.4em;
 padding:.5em 1em .7em;margin:1em 0;background:transparent;color:inherit;max-width:100%;box-sizing:border-box;
 overflow-wrap:anywhere}

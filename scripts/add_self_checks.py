@@ -23,6 +23,8 @@ chapter is missing or has no ``## Exercises`` heading.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
 import textwrap
@@ -40,6 +42,8 @@ INTRO = (
 )
 
 # Each question: prompt, options, index of the correct option (from 0), one explanation per option.
+# Written here with the correct option where it is easiest to write (often first); the
+# notebook shows them in the order :func:`shown` gives, so the answer's place varies.
 Q = dict
 
 QUESTIONS: dict[str, list[dict]] = {
@@ -85,7 +89,7 @@ QUESTIONS: dict[str, list[dict]] = {
                         "The bandwidth is the same everywhere; only the window is cut off."]),
         Q(prompt="Leave-one-out cross-validation of NW needs only one fit per bandwidth. Why?",
           options=["Removing sample i only renormalises the other weights, so "
-                   "y_i − ŷ_{−i}(x_i) = (y_i − ŷ_i)/(1 − w_ii).",
+                   "yᵢ − ŷ₋ᵢ(xᵢ) = (yᵢ − ŷᵢ)/(1 − wᵢᵢ).",
                    "The leave-one-out error equals the training error.",
                    "Sample i has weight zero in its own prediction anyway.",
                    "It is an approximation that is good for large n."],
@@ -93,8 +97,8 @@ QUESTIONS: dict[str, list[dict]] = {
           explanations=["Right: the identity is exact, so every held-out error comes from the full fit "
                         "and the diagonal of W.",
                         "No: the training error rewards small h (each sample predicts itself); the "
-                        "division by 1 − w_ii removes that advantage.",
-                        "No: w_ii is usually the largest weight of row i, since the distance is zero.",
+                        "division by 1 − wᵢᵢ removes that advantage.",
+                        "No: wᵢᵢ is usually the largest weight of row i, since the distance is zero.",
                         "The identity is exact for every n, not an approximation."]),
         Q(prompt="With a compact kernel (Epanechnikov or box), no sample lies within h of a query "
                  "point. What does the estimate do there?",
@@ -536,20 +540,54 @@ QUESTIONS: dict[str, list[dict]] = {
 # --------------------------------------------------------------------------- #
 # Writing the code cell
 # --------------------------------------------------------------------------- #
+def _quoted(text: str) -> str:
+    """``text`` as a double-quoted Python string literal (JSON's escapes are Python's too)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _literal(text: str, indent: str, width: int = 92) -> str:
     """A Python string literal for ``text``, split into adjacent literals of at most ``width`` columns."""
     budget = max(30, width - len(indent) - 2)
     chunks = textwrap.wrap(text, budget, break_long_words=False, break_on_hyphens=False)
     if len(chunks) > 1 and " ".join(chunks) == text:
         pieces = [chunk + " " for chunk in chunks[:-1]] + [chunks[-1]]
-        return "(\n" + "".join(f"{indent}    {piece!r}\n" for piece in pieces) + f"{indent})"
-    return repr(text)
+        return "(\n" + "".join(f"{indent}    {_quoted(piece)}\n" for piece in pieces) + f"{indent})"
+    return _quoted(text)
+
+
+# Where the correct options go, question after question (modulo the number of options):
+# every place used, none twice in a row.
+PLACES = (1, 3, 0, 2, 3, 1, 2, 0)
+
+
+def arranged(question: dict, place: int) -> dict:
+    """``question`` with its correct option moved to index ``place`` (modulo the number of
+    options); the other options keep their order."""
+    options, answer, explanations = list(question["options"]), question["answer"], question["explanations"]
+    place %= len(options)
+    order = [i for i in range(len(options)) if i != answer]
+    order.insert(place, answer)
+    if not isinstance(explanations, str):
+        explanations = [explanations[i] for i in order]
+    return dict(prompt=question["prompt"], options=[options[i] for i in order], answer=place,
+                explanations=explanations)
+
+
+def shown(questions: list[dict]) -> list[dict]:
+    """The questions as the notebook shows them: the correct options spread over the places.
+
+    Deterministic (the same notebook every run): the pattern :data:`PLACES` starts at an
+    offset taken from a hash of the first prompt, so chapters do not all start alike and
+    "the answer is usually (a)" is no clue.
+    """
+    offset = hashlib.sha256(questions[0]["prompt"].encode("utf-8")).digest()[0]
+    return [arranged(q, PLACES[(offset + i) % len(PLACES)]) for i, q in enumerate(questions)]
 
 
 def cell_source(questions: list[dict]) -> str:
-    """Readable Python that shows ``questions`` as a quiz."""
+    """Readable Python that shows ``questions`` as a quiz (in the order of :func:`shown`)."""
     lines = ["from cubit_lite.self_check import Question, self_check", "", "self_check(["]
-    for q in questions:
+    for q in shown(questions):
         lines.append("    Question(")
         lines.append(f"        {_literal(q['prompt'], ' ' * 8)},")
         lines.append("        [")

@@ -151,7 +151,7 @@ def test_html_is_self_contained():
 
 
 def test_one_details_per_question_holds_the_correct_answer_and_its_explanation():
-    for questions in (QUIZ_A, QUIZ_B, *[[Question(**d) for d in qs] for qs in SCRIPT.QUESTIONS.values()]):
+    for questions in (QUIZ_A, QUIZ_B, *[[Question(**d) for d in SCRIPT.shown(qs)] for qs in SCRIPT.QUESTIONS.values()]):
         outline = _outline(self_check(questions)._repr_html_())
         assert len(outline.details) == len(outline.fieldsets) == len(questions)
         for details, question in zip(outline.details, questions):
@@ -206,9 +206,22 @@ def test_the_cell_source_rebuilds_the_same_quiz(chapter):
     namespace: dict = {}
     exec(compile(source.rsplit("\n\nself_check(", 1)[0], "<cell>", "exec"), namespace)  # the import
     quiz = eval("self_check(" + source.rsplit("\n\nself_check(", 1)[1], namespace)  # noqa: S307 - our own source
-    expected = self_check([Question(**d) for d in SCRIPT.QUESTIONS[chapter]])
+    expected = self_check([Question(**d) for d in SCRIPT.shown(SCRIPT.QUESTIONS[chapter])])
     assert quiz._repr_html_() == expected._repr_html_()
     assert max(len(line) for line in source.splitlines()) <= 120
+
+
+def test_correct_options_are_spread_over_the_places():
+    places = [q["answer"] for qs in SCRIPT.QUESTIONS.values() for q in SCRIPT.shown(qs)]
+    counts = [places.count(p) for p in range(4)]
+    assert min(counts) >= len(places) // 6, f"answers by place (a), (b), (c), (d): {counts}"
+    for qs in SCRIPT.QUESTIONS.values():
+        shown = [q["answer"] for q in SCRIPT.shown(qs)]
+        assert all(a != b for a, b in zip(shown, shown[1:])), f"the same place twice in a row: {shown}"
+        for original, moved in zip(qs, SCRIPT.shown(qs)):
+            assert moved["options"][moved["answer"]] == original["options"][original["answer"]]
+            assert sorted(moved["options"]) == sorted(original["options"])
+            assert moved["explanations"][moved["answer"]] == original["explanations"][original["answer"]]
 
 
 def _chapter(tmp_path: Path, name: str) -> Path:
