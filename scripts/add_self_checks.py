@@ -233,68 +233,69 @@ QUESTIONS: dict[str, list[dict]] = {
                    "Because KRR's prediction at step t does not depend on the old pairs.",
                    "It can: for every kernel a d × d state updated token by token is enough."],
           answer=0,
-          explanations=["Right: α⁽ᵗ⁾ = (K_{1:t} + λI)⁻¹ y_{1:t} is recomputed from scratch at each "
-                        "step, and done this way the whole stream costs O(T³).",
+          explanations=["Right: the coefficients α⁽ᵗ⁾ = (K + λI)⁻¹ y of the first t pairs change at every "
+                        "step; even organised around one Cholesky factor, the whole stream costs O(T³).",
                         "For λ > 0 it is positive definite, hence invertible; the cost is the problem.",
                         "It depends on every pair seen so far, through the solve.",
                         "Only kernels with a finite feature map have such a state (the linear kernel: "
-                        "a d × d matrix, as in linear attention); the Gaussian kernel's feature map is "
-                        "infinite."]),
-        Q(prompt="Causal ridge regression with the linear kernel k(x, x') = x·x' on d-dimensional "
-                 "inputs: what must be kept from token to token to predict exactly?",
-          options=["A d × d matrix and a d × d_v matrix (updated by Sherman–Morrison), whatever "
-                   "the length of the stream.",
-                   "Every past pair: no fixed-size state exists for any kernel.",
-                   "A single number per token.",
+                        "a d × d matrix, as in linear attention); the Gaussian kernel has none."]),
+        Q(prompt="Exact causal ridge regression with a finite feature map φ(x) in ℝᵈ (for example the "
+                 "linear kernel x·x'): what must be kept from token to token?",
+          options=["(ΦᵀΦ + λI)⁻¹ and ΦᵀY: d² + dp numbers, updated by Sherman–Morrison, however "
+                   "long the stream.",
+                   "Every past pair: no kernel allows a fixed-size state.",
+                   "One number per token.",
                    "A t × t matrix that grows with the stream."],
           answer=0,
-          explanations=["Right: with a finite feature map the ridge solution can be updated with a "
-                        "fixed-size state, as linear attention and the mesa layer do.",
+          explanations=["Right: each token updates the state in O(d² + dp), the family of linear "
+                        "attention and the mesa layer.",
                         "That is true of the Gaussian kernel, not of kernels with a finite feature map.",
-                        "A d-dimensional regression needs at least the d × d statistics Σ x_j x_jᵀ.",
-                        "The dual (t × t) form is one way to compute it, but the primal d × d state "
-                        "does not grow."]),
+                        "A d-dimensional regression needs at least the d × d statistics of the features.",
+                        "The dual (t × t) form is one way to compute it, but the primal state does "
+                        "not grow."]),
         Q(prompt="What does Cubit's surrogate solve instead of a new symmetric t × t system at every "
                  "step?",
           options=["One lower-triangular system (P + λI) u = y, row t holding NW weights of x_t "
                    "against the past, solved by forward substitution.",
+                   "The same t × t systems, solved exactly but faster.",
                    "One symmetric T × T system for the whole sequence.",
-                   "The same t × t systems, approximately, by a few iterations each.",
                    "Nothing: it uses the NW weights directly."],
           answer=0,
-          explanations=["Right: row t involves only u_1, …, u_t, so each pseudo-target is found once "
-                        "and never changes.",
+          explanations=["Right: row t involves only u₁, …, uₜ, so each pseudo-target is found once "
+                        "and never changes; P is not a symmetric Gram matrix, so this is a different "
+                        "estimator from exact causal KRR.",
+                        "The surrogate is not exact causal KRR: on 1-D streams it behaved like a "
+                        "hybrid of NW and KRR.",
                         "A symmetric system would couple past and future tokens; the surrogate's is "
                         "triangular.",
-                        "The surrogate is a different, exact solve of one triangular system, not an "
-                        "approximate solve of KRR's systems.",
                         "That is causal NW; the surrogate first turns the targets into pseudo-targets u."]),
-        Q(prompt="Cubit's surrogate and exact causal KRR: how are they related?",
-          options=["They differ: P is a triangular matrix of normalised NW weights, not a symmetric "
-                   "Gram matrix, so the surrogate is a different estimator.",
-                   "They are equal when λ = 0.",
-                   "They are equal for the Gaussian kernel.",
-                   "They are equal up to rounding error."],
-          answer=0,
-          explanations=["Right: on 1-D streams it behaves like a hybrid of NW and KRR, not like KRR.",
-                        "λ = 0 does not make P symmetric; the predictors still differ.",
-                        "The chapter uses the Gaussian kernel and measures how much they differ.",
-                        "The differences are far larger than rounding."]),
-        Q(prompt="Cubit normalises the references on one side only, ℓ_ij = r_i · g r_j/‖r_j‖. "
+        Q(prompt="Cubit normalises the references on the key side only, ℓᵢⱼ = rᵢ · g rⱼ/‖rⱼ‖. "
                  "What does that buy?",
-          options=["The diagonal logit is the largest of its row (Cauchy–Schwarz), so P_ii ≥ 1/i "
-                   "and P_ij ≤ P_ii: the pivots cannot become tiny.",
-                   "It is what makes P invertible; without it P could be singular.",
+          options=["The diagonal logit is the largest of its row (Cauchy–Schwarz), so Pᵢᵢ ≥ 1/i "
+                   "and Pᵢⱼ ≤ Pᵢᵢ: pivots that cannot underflow.",
+                   "It is what makes P + λI invertible; without it P could be singular.",
                    "It makes P symmetric, like a Gram matrix.",
-                   "It makes every row of P uniform."],
+                   "It bounds the size of (P + λI)⁻¹."],
           answer=0,
-          explanations=["Right: ℓ_ij ≤ g‖r_i‖ = ℓ_ii, which bounds the diagonal from below; without "
-                        "the normalisation the diagonal can underflow in floating point.",
-                        "Every causal row-softmax P is lower triangular with a positive diagonal, so it "
-                        "is invertible anyway; the normalisation bounds its pivots.",
+          explanations=["Right: ℓᵢⱼ ≤ g‖rᵢ‖ = ℓᵢᵢ bounds the diagonal from below; without the "
+                        "normalisation the pivots can underflow.",
+                        "Every causal row softmax is lower triangular with a positive diagonal, so "
+                        "P + λI is invertible anyway; the normalisation bounds the pivots.",
                         "P stays lower triangular; normalising one side is not a symmetry.",
-                        "The rows depend on how similar the references are; uniform rows come only "
-                        "from identical references."]),
+                        "It bounds the pivots, not the inverse, whose norm can still grow with T."]),
+        Q(prompt="Forward substitution divides by Pₜₜ + λ. What does the ridge λ bound?",
+          options=["Each pivot step, 1/(Pₜₜ + λ) ≤ 1/λ; the norm of (P + λI)⁻¹ is bounded only "
+                   "for λ > 1, and for λ ≤ 1 it grows with T.",
+                   "The norm of (P + λI)⁻¹, by 1/λ, for every length T.",
+                   "Nothing: λ is needed only to make P + λI invertible.",
+                   "The number of negative entries of the inverse."],
+          answer=0,
+          explanations=["Right: earlier pseudo-targets re-enter every later row and their errors can "
+                        "compound; only a large ridge (a Neumann series) bounds the whole inverse.",
+                        "It bounds one entry per row, the diagonal one, not the norm: for λ ≤ 1 the "
+                        "norm grows with T.",
+                        "P + λI is invertible for every λ ≥ 0, since its diagonal is positive.",
+                        "λ shrinks the inverse's entries but does not bound how many are negative."]),
     ],
     "05_cubit_mixer.ipynb": [
         Q(prompt="One Cubit head computes O = A (P + λI)⁻¹ S V. Which choice turns it into plain "
@@ -308,58 +309,59 @@ QUESTIONS: dict[str, list[dict]] = {
                         "Then (P + λI)⁻¹ ≈ I/λ and the output shrinks towards zero.",
                         "Then there is no read-out: each token outputs its own pseudo-target.",
                         "Then every value is scaled to zero and so is the output."]),
+        Q(prompt="What does the Limited-Range Rescale S = diag(sᵢ) do?",
+          options=["It multiplies each token's value by a learned sᵢ between 0.5 and 2: a bounded "
+                   "write strength.",
+                   "It rescales the attention logits, like a temperature.",
+                   "It normalises the references.",
+                   "It clips the pseudo-targets after the solve."],
+          answer=0,
+          explanations=["Right: sᵢ = a + (b − a) σ(xᵢ · w + c) with a = 0.5 and b = 2, applied before "
+                        "the solve.",
+                        "The logits are untouched; S scales the values.",
+                        "That is the one-sided normalisation of the reference embedding.",
+                        "S acts on the right-hand side, before the solve, not on its result."]),
         Q(prompt="Read as a DeltaFormer, what does each Cubit token write into its memory?",
-          options=["Its (rescaled) value minus β_i times what a softmax over the past already "
-                   "predicts, with β_i = (1 − P_ii)/(P_ii + λ).",
+          options=["Its (rescaled) value minus βᵢ times what a softmax over the past already "
+                   "predicts, with βᵢ = (1 − Pᵢᵢ)/(Pᵢᵢ + λ).",
                    "Its value unchanged, like attention.",
                    "The difference between its value and the previous token's value.",
                    "Only its key, never its value."],
           answer=0,
-          explanations=["Right: a token unlike its past (P_ii ≈ 1) has β_i ≈ 0 and writes its value; "
+          explanations=["Right: a token unlike its past (Pᵢᵢ ≈ 1) has βᵢ ≈ 0 and writes its value; "
                         "one that resembles the past writes mostly what the past does not predict.",
-                        "Only when P_ii = 1, i.e. β_i = 0, for example the first token.",
+                        "Only when Pᵢᵢ = 1, so βᵢ = 0, as for the first token.",
                         "The subtraction is a softmax-weighted prediction from all earlier tokens, not "
                         "just the previous one.",
                         "The pseudo-targets, built from the values, are what the read-out uses."]),
         Q(prompt="Why can Cubit generate text one token at a time with a cache, at O(t·d) per token?",
-          options=["Earlier pseudo-targets u_j never change, so a step needs only the cached keys, "
+          options=["Earlier pseudo-targets uⱼ never change, so a step needs only the cached keys, "
                    "references and pseudo-targets.",
                    "Because P is symmetric.",
-                   "It cannot: each new token needs the whole O(T²) solve again.",
-                   "Because the cache stores (P + λI)⁻¹."],
+                   "It cannot: each new token needs the whole O(T²d) forward pass again.",
+                   "Because the cache is a fixed-size d × d state."],
           answer=0,
-          explanations=["Right: row t of the triangular system gives u_t from the past u_j alone, and "
+          explanations=["Right: row t of the triangular system gives uₜ from the past uⱼ alone, and "
                         "the step reproduces the full forward pass.",
                         "P is lower triangular, and that, not symmetry, is what makes the cache work.",
                         "Forward substitution needs only the past, so no earlier work is redone.",
-                        "The mixer never forms the inverse; it keeps three vectors per token."]),
-        Q(prompt="On a real sentence, (P + λI)⁻¹ has negative entries at repeated tokens. What does "
-                 "that mean?",
-          options=["A token can subtract what earlier similar tokens already contributed, which one "
-                   "softmax head, with non-negative weights, cannot.",
-                   "The solve has gone numerically wrong.",
-                   "P + λI is not invertible for that sentence.",
+                        "Cubit's kernel has no finite feature map: like attention's, its cache grows "
+                        "with t, three vectors per token."]),
+        Q(prompt="On a real sentence, (P + λI)⁻¹ has negative entries, the largest at repeated tokens; "
+                 "they fade as λ grows. What do they do?",
+          options=["They subtract earlier copies from the new token's pseudo-target, which one "
+                   "softmax head, with non-negative weights, cannot; a large λ pushes the inverse "
+                   "towards I/λ, which subtracts less.",
+                   "They are rounding errors of the solve.",
+                   "They show that P + λI is nearly singular for that sentence.",
                    "Nothing: the attention read-out removes the signs again."],
           answer=0,
-          explanations=["Right: this is the 'discount the repeated past' behaviour that KRR's "
-                        "negative side lobes showed in chapter 2.",
-                        "The entries are the exact inverse of a well-posed triangular matrix.",
+          explanations=["Right: this is the delta rule at work, and λ sets how strongly it acts.",
+                        "They are entries of the exact inverse, and they sit where the repeated tokens "
+                        "are: a pattern, not rounding.",
                         "P + λI is lower triangular with a positive diagonal: always invertible.",
                         "A mixes the pseudo-targets with non-negative weights; the subtraction has "
                         "already happened in them."]),
-        Q(prompt="Forward substitution divides by P_tt + λ. What does a ridge λ > 0 guarantee?",
-          options=["Every pivot is at least λ, so no step divides by a tiny number; the inverse as a "
-                   "whole can still grow quickly with T when λ < 1.",
-                   "‖(P + λI)⁻¹‖ ≤ 1/λ for every sequence length.",
-                   "That P + λI is invertible, which it is not at λ = 0.",
-                   "That the output no longer depends on P."],
-          answer=0,
-          explanations=["Right: λ bounds each factor 1/(P_tt + λ) by 1/λ, but the off-diagonal terms "
-                        "passed from row to row can still make the inverse's entries grow with T.",
-                        "λ bounds each pivot, not the norm of the inverse, which can grow with T for "
-                        "λ < 1.",
-                        "At λ = 0 it is already invertible: lower triangular with P_tt ≥ 1/t > 0.",
-                        "Only as λ → ∞ does the solve approach I/λ and stop depending on P."]),
     ],
     "06_library_tour.ipynb": [
         Q(prompt="In cubit_lite, which functions check their inputs?",
@@ -392,26 +394,28 @@ QUESTIONS: dict[str, list[dict]] = {
           options=["The reference projection: a fourth projection beside the queries, keys and "
                    "values (attention has four, with the output projection).",
                    "The Limited-Range Rescale.",
-                   "A learned λ per head.",
+                   "The ridge λ.",
                    "The decoding cache."],
           answer=0,
           explanations=["Right: one more matrix of the same size as the other four; Cubit-Share "
                         "uses the keys as references and so adds almost nothing.",
-                        "LRR is one small Linear(C, heads) layer, well under one per cent.",
-                        "λ is a fixed number, and would be one parameter per head anyway.",
+                        "LRR is one small Linear(C, heads) layer; Cubit-NoLRR, without it, has the same "
+                        "extra quarter.",
+                        "λ is fixed by default, and even a learned λ is one number per head.",
                         "A cache holds activations while decoding, not parameters."]),
-        Q(prompt="How does the blocked solve (implementation=\"blocked\" or \"triton\") avoid the "
-                 "reference path's T × T memory?",
-          options=["It computes each row's log-sum-exp first and rebuilds blocks of P only when they "
-                   "are needed, keeping O(T·D) for backward.",
-                   "It runs the solve in bf16.",
-                   "It approximates P by a low-rank matrix.",
-                   "It skips the solve for distant tokens."],
+        Q(prompt="The library's mixers are a reference path. What does that mean?",
+          options=["They are written to be read and tested rather than to be fast; the solves that "
+                   "never store P are built and measured apart, in the appendix on making Cubit fast.",
+                   "They approximate the paper's Cubit to save time.",
+                   "They run only on a CPU.",
+                   "They are for reading only and cannot be trained."],
           answer=0,
-          explanations=["Right: it never stores P and matches the reference path to rounding error.",
-                        "The precision rule keeps every solve in float32 at least.",
-                        "No approximation is made: the results match the reference path.",
-                        "Every token still takes part; the blocks just are not kept in memory."]),
+          explanations=["Right: the dense path materialises T × T matrices, which is clear and easy "
+                        "to check, and it is the yardstick the fast solves are tested against.",
+                        "They compute the mixer exactly (to rounding); being clear is their point, "
+                        "not being approximate.",
+                        "They are PyTorch code and run on a GPU too.",
+                        "Chapter 7 trains its models with them."]),
     ],
     "07_training_a_char_lm.ipynb": [
         Q(prompt="How is the validation text chosen, and why that way?",
@@ -456,8 +460,9 @@ QUESTIONS: dict[str, list[dict]] = {
                         "parameters to the Transformer is not the answer."]),
         Q(prompt="Cubit beat the learned-position Transformer with every seed. Why is that not yet "
                  "evidence that Cubit beats Transformers?",
-          options=["That baseline was not the Transformer's best: with rotary positions, or a higher "
-                   "learning rate, it improved by about as much as the gap.",
+          options=["That baseline was not the Transformer's best: with rotary positions it beat every "
+                   "learned-position model, and a higher learning rate alone gained about as much as "
+                   "the gap.",
                    "Three seeds cannot show anything.",
                    "The validation text leaked into training.",
                    "Cubit has more parameters, and that explains the gap."],
