@@ -52,6 +52,7 @@ import importlib.util
 import os
 import platform
 import re
+import stat
 import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,16 @@ CORPORA: tuple[str, ...] = ("shakespeare", "python-stdlib")
 
 PYTHON_STDLIB_MAX_CHARS = 8_000_000
 """The ``"python-stdlib"`` corpus is the first this many characters of the concatenation."""
+
+CORPUS_MEMORY_FACTOR = 4
+"""A text file is read only if this many times its size fits in the machine's memory.
+
+Loading a file for training holds at most two of: the bytes read, the decoded text (one
+byte a character for ASCII, two or four for wider characters), the one-byte token ids;
+``benchmarks/corpus_memory.py`` measures the peak (``results/corpus_memory.json``)."""
+
+ENCODE_CHUNK_CHARS = 1 << 22
+"""Characters encoded at a time by :meth:`CharTokenizer.encode_compact` (bounds its scratch memory)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -149,6 +160,11 @@ class Corpus:
             ValueError: ``val_fraction`` is not a number strictly between 0 and 1, or
                 the corpus is too short for either part to be non-empty.
         """
+        cut = self.split_index(val_fraction)
+        return self.text[:cut], self.text[cut:]
+
+    def split_index(self, val_fraction: float = 0.1) -> int:
+        """:meth:`split`'s ``cut``, validated the same way, without copying the text."""
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float, np.floating)):
             raise ValueError(f"val_fraction must be a number strictly between 0 and 1; got {val_fraction!r}")
         if not 0.0 < float(val_fraction) < 1.0:  # also refuses NaN
@@ -160,7 +176,7 @@ class Corpus:
                 f"val_fraction={val_fraction} leaves the {part} part of {self.name!r} empty: the corpus has only "
                 f"{self.n_chars} characters; use a longer corpus or a val_fraction nearer 0.5"
             )
-        return self.text[:cut], self.text[cut:]
+        return cut
 
     def describe(self) -> dict:
         """A JSON-ready summary, for results files: name, source, sizes and sha256."""
@@ -230,6 +246,18 @@ def _file_corpus(path: Path, given) -> Corpus:
         raise ValueError(
             f"{shown!r} is a directory: give the path of a UTF-8 text file, or one of {', '.join(CORPORA)}"
         )
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ValueError(f"{shown!r} is {kind}: a corpus must be a regular UTF-8 text file (save the stream to a "
+                         "file first)")
+    size, memory = path.stat().st_size, _machine_memory()
+    if memory is not None and CORPUS_MEMORY_FACTOR * size > memory:
+        raise ValueError(
+            f"{shown!r} has {size / 2**30:,.2f} GiB; reading and encoding it needs about {CORPUS_MEMORY_FACTOR} times "
+            f"that, more than this machine's {memory / 2**30:,.1f} GiB: use a part of the file (e.g. `head -c`)"
+        )
     data = path.read_bytes()
     if not data:
         raise ValueError(f"{shown!r} is empty: a corpus needs at least one character of UTF-8 text")
@@ -238,6 +266,7 @@ def _file_corpus(path: Path, given) -> Corpus:
         raise ValueError(
             f"{shown!r} looks like a binary file (a NUL byte at byte offset {nul}): give a UTF-8 text file"
         )
+    digest = hashlib.sha256(data).hexdigest()  # the text's UTF-8 is exactly these bytes
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -245,12 +274,23 @@ def _file_corpus(path: Path, given) -> Corpus:
             f"{shown!r} is not valid UTF-8: byte 0x{data[err.start]:02x} at byte offset {err.start} "
             f"({err.reason}); save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
         ) from err
-    return Corpus(
+    del data  # the bytes and the text are never both kept: about 2 bytes a byte at the peak for ASCII
+    corpus = Corpus(
         name=path.name,
         text=text,
         source=f"The UTF-8 text file {path.resolve()}.",
         documents=(path.name,),
     )
+    corpus.__dict__["sha256"] = digest  # Corpus.sha256 without encoding the text a second time
+    return corpus
+
+
+def _machine_memory() -> int | None:
+    """Bytes of physical memory, or ``None`` where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -525,6 +565,26 @@ class CharTokenizer:
                 "character you will encode (CharTokenizer.from_text(corpus.text))"
             )
         return torch.from_numpy(ids)
+
+    def compact_dtype(self) -> torch.dtype:
+        """The smallest integer dtype that holds every id: uint8 up to 256 characters, else int16 or int32."""
+        return torch.uint8 if self.vocab_size <= 256 else torch.int16 if self.vocab_size <= 32768 else torch.int32
+
+    def encode_compact(self, text: str) -> torch.Tensor:
+        """Token ids of ``text``, shape ``(len(text),)``, in :meth:`compact_dtype` (one byte for most corpora).
+
+        The ids equal :meth:`encode`'s; the text is encoded :data:`ENCODE_CHUNK_CHARS`
+        characters at a time, so the scratch memory stays small and the result is
+        the only large allocation (``len(text)`` bytes for up to 256 characters, where
+        :meth:`encode` needs 12 bytes a character). :func:`sample_batch` accepts
+        it as it is and returns int64 batches.
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str; got {type(text).__name__}")
+        ids = torch.empty(len(text), dtype=self.compact_dtype())
+        for start in range(0, len(text), ENCODE_CHUNK_CHARS):
+            ids[start:start + ENCODE_CHUNK_CHARS] = self.encode(text[start:start + ENCODE_CHUNK_CHARS])
+        return ids
 
     def decode(self, ids) -> str:
         """The text of token ids: a 1-D tensor, array or list of ints (a 0-d tensor is one id).

@@ -304,6 +304,21 @@ def _rewrite_log(path: Path, up_to_step: int) -> list[dict]:
     return kept
 
 
+def load_training_data(config: TrainConfig):
+    """``(corpus, tokenizer, train_ids, val_ids)`` for a run: the ids are compact views of one array.
+
+    ``train_ids`` holds the characters ``text[:cut]`` and ``val_ids`` the rest
+    (:meth:`~cubit_lite.data.Corpus.split_index`), each a 1-D tensor in the tokenizer's
+    :meth:`~cubit_lite.data.CharTokenizer.compact_dtype` (one byte a character for up to
+    256 characters). Peak memory is measured by ``benchmarks/corpus_memory.py``.
+    """
+    corpus = load_corpus(config.corpus, max_chars=config.max_chars)
+    cut = corpus.split_index(config.val_fraction)
+    tokenizer = CharTokenizer(corpus.vocabulary)  # sorted distinct characters, computed once by the corpus
+    ids = tokenizer.encode_compact(corpus.text)
+    return corpus, tokenizer, ids[:cut], ids[cut:]
+
+
 # --------------------------------------------------------------------------- #
 # The loop
 # --------------------------------------------------------------------------- #
@@ -313,6 +328,9 @@ def train(config: TrainConfig) -> TrainResult:
     rank, world, local_rank = _distributed()
     device = choose_device(config.device, local_rank)
     use_bf16 = use_bf16_autocast(config.precision, device)
+    if config.mixer_options.get("implementation") == "triton" and device.type != "cuda":
+        raise ValueError(f"mixer option implementation=triton runs only on a CUDA GPU and this run is on {device.type}:"
+                         " use implementation=blocked or auto, or --device cuda")
     check_batch_fits(config, device)
     run_folder = claim_run_folder(config.out, resume=config.resume, overwrite=config.overwrite) if rank == 0 else None
     removed = run_folder.removed_temporaries if run_folder is not None else []
@@ -335,12 +353,7 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     out = Path(config.out)
 
-    corpus = load_corpus(config.corpus, max_chars=config.max_chars)
-    train_text, val_text = corpus.split(config.val_fraction)
-    tokenizer = CharTokenizer(corpus.vocabulary)  # sorted distinct characters, computed once by the corpus
-    # Batches are drawn on the CPU with a CPU generator and then moved: the same seed gives the
-    # same batches on every device.
-    train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
+    corpus, tokenizer, train_ids, val_ids = load_training_data(config)
     for name, ids in (("training", train_ids), ("validation", val_ids)):
         if ids.numel() < config.block_size + 1:
             raise ValueError(f"the {name} split has {ids.numel()} characters, fewer than block_size + 1 = "

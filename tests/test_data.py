@@ -327,3 +327,63 @@ def test_evaluation_batches_are_fixed():
     assert not torch.equal(other[0][0], first[0][0])
     with pytest.raises(ValueError, match="n_batches must be a positive integer"):
         evaluation_batches(data, 64, 8, n_batches=0)
+
+
+# --------------------------------------------------------------------------- #
+# Corpora that are not regular files, too large, and the compact encoding
+# --------------------------------------------------------------------------- #
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    import os
+    import time
+
+    pipe = tmp_path / "stream"
+    os.mkfifo(pipe)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="is a named pipe: a corpus must be a regular UTF-8 text file"):
+        load_corpus(str(pipe))
+    assert time.perf_counter() - start < 5
+
+
+def test_a_device_is_refused_before_reading_it():
+    with pytest.raises(ValueError, match="'/dev/zero' is a device: a corpus must be a regular"):
+        load_corpus("/dev/zero")
+
+
+def test_a_file_too_large_for_the_machine_is_refused_before_reading_it(tmp_path, monkeypatch):
+    from cubit_lite import data as data_module
+
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("abc" * 1000, encoding="utf-8")
+    monkeypatch.setattr(data_module, "_machine_memory", lambda: 10_000)
+    monkeypatch.setattr(data_module.Path, "read_bytes", lambda self: pytest.fail("read the file first"))
+    with pytest.raises(ValueError, match=r"needs about 4 times that, more than this machine's .* use a part of the file"):
+        load_corpus(str(corpus))
+
+
+@pytest.mark.parametrize("text", ["hello world", "naïve café — ok", "x" * 37])
+def test_compact_encoding_equals_encode_in_one_byte_across_chunks(text, monkeypatch):
+    from cubit_lite import data as data_module
+
+    monkeypatch.setattr(data_module, "ENCODE_CHUNK_CHARS", 4)  # many chunks, a boundary inside every word
+    tok = CharTokenizer.from_text(text)
+    ids = tok.encode_compact(text)
+    assert ids.dtype == torch.uint8 and torch.equal(ids.long(), tok.encode(text))
+    x, y = sample_batch(ids, 3, 5, torch.Generator().manual_seed(0))
+    assert x.dtype == torch.int64
+    assert torch.equal(x, sample_batch(tok.encode(text), 3, 5, torch.Generator().manual_seed(0))[0])
+
+
+def test_compact_dtype_grows_with_the_vocabulary():
+    assert CharTokenizer("".join(chr(0x100 + i) for i in range(300))).compact_dtype() == torch.int16
+    wide = CharTokenizer("".join(chr(0x4E00 + i) for i in range(40000)))
+    assert wide.compact_dtype() == torch.int32
+
+
+def test_a_file_corpus_hash_is_the_hash_of_its_bytes(tmp_path):
+    import hashlib
+
+    path = tmp_path / "c.txt"
+    path.write_bytes("a — b\r\nc".encode("utf-8"))
+    corpus = load_corpus(str(path))
+    assert corpus.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert corpus.sha256 == hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()

@@ -353,3 +353,9 @@ def test_sampling_bad_input_is_one_clear_error(tmp_path, args, message):
 def test_sampling_on_cuda_without_a_gpu_says_so(tmp_path):
     done = cli("--checkpoint", str(tmp_path / "none.pt"), "--device", "cuda", module="cubit_lite.sample")
     assert done.returncode == 2 and "no CUDA GPU is available: use --device cpu" in done.stderr
+
+
+def test_the_triton_solve_on_a_cpu_run_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "load_corpus", lambda *a, **k: pytest.fail("read the corpus first"))
+    with pytest.raises(ValueError, match="implementation=triton runs only on a CUDA GPU and this run is on cpu"):
+        train(tiny(tmp_path / "x", mixer="cubit", mixer_options={"implementation": "triton"}, device="cpu"))
