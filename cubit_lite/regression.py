@@ -37,11 +37,16 @@ query, the NW (and local linear) estimate is ``0/0``: undefined. By default this
 raises a :class:`ValueError` naming the query; pass ``on_empty="nan"`` to get NaN
 for those queries instead (and an all-zero weight row), which is what a plot over a
 grid usually wants. The Gaussian kernel never has this problem: its weights are
-computed in log space, so they never all underflow to zero.
+computed in log space, so they never all underflow to zero, and for a bandwidth so
+small that ``(x − x_j)/h`` overflows they take their limit ``h → 0``: all the weight
+on the nearest training inputs (NW then returns the nearest neighbour's target, and
+local linear regression, which needs two points, is undefined). In the same limit
+the RBF Gram matrix of distinct inputs is the identity.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -167,23 +172,37 @@ def _relative_kernel_weights(x_query: np.ndarray, x_train: np.ndarray, bandwidth
     ratios) and keeps the Gaussian from underflowing: ``exp(−(u² − min u²)/2)``.
     Rows of compact kernels with no point in reach are all zero.
     """
-    u = (x_query[:, None] - x_train[None, :]) / bandwidth  # (n_query, n_train)
+    with np.errstate(over="ignore", invalid="ignore"):  # a tiny bandwidth: handled below
+        u = (x_query[:, None] - x_train[None, :]) / bandwidth  # (n_query, n_train)
     if kernel == "gaussian":
-        log_w = -0.5 * u**2
-        return np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        with np.errstate(over="ignore"):
+            log_w = -0.5 * u**2
+        top = log_w.max(axis=1, keepdims=True)
+        overflowed = ~np.isfinite(top[:, 0])
+        if overflowed.any():  # (x - x_j)/h overflows: the limit h -> 0, all weight on the nearest points
+            log_w[overflowed] = _nearest_only(x_query[overflowed], x_train)
+            top[overflowed] = 0.0
+        return np.exp(log_w - top)
     w = kernel_profile(u, kernel)
     peak = w.max(axis=1, keepdims=True)
     return np.divide(w, peak, out=np.zeros_like(w), where=peak > 0)
 
 
-def _handle_empty(empty: np.ndarray, x_query: np.ndarray, on_empty: str, what: str) -> None:
+def _nearest_only(x_query: np.ndarray, x_train: np.ndarray) -> np.ndarray:
+    """Log weights of the limit ``h → 0`` of the Gaussian: 0 at each query's nearest inputs, −inf elsewhere."""
+    d2 = (x_query[:, None] - x_train[None, :]) ** 2
+    return np.where(d2 == d2.min(axis=1, keepdims=True), 0.0, -np.inf)
+
+
+def _handle_empty(empty: np.ndarray, x_query: np.ndarray, on_empty: str, what: str, kernel: str,
+                  reason: str = "no training point has non-zero kernel weight there") -> None:
     if on_empty == "raise" and empty.any():
         first = int(np.flatnonzero(empty)[0])
+        other = "" if kernel == "gaussian" else " the 'gaussian' kernel,"
         raise ValueError(
             f"{what} is undefined at {int(empty.sum())} quer{'y' if empty.sum() == 1 else 'ies'} "
-            f"(first: x_query[{first}] = {x_query[first]:g}): no training point has non-zero "
-            "kernel weight there. Use a larger bandwidth, the 'gaussian' kernel, or "
-            "on_empty='nan' to return NaN for such queries."
+            f"(first: x_query[{first}] = {x_query[first]:g}): {reason}. Use a larger bandwidth,{other} "
+            "or on_empty='nan' to return NaN for such queries."
         )
 
 
@@ -225,7 +244,7 @@ def nadaraya_watson(
     w = _relative_kernel_weights(xq, x, h, kernel)  # (m, n)
     total = w.sum(axis=1)
     empty = total == 0
-    _handle_empty(empty, xq, on_empty, "the Nadaraya–Watson estimate")
+    _handle_empty(empty, xq, on_empty, "the Nadaraya–Watson estimate", kernel)
     weights = np.divide(w, total[:, None], out=np.zeros_like(w), where=~empty[:, None])
     y_hat = weights @ y
     y_hat[empty] = np.nan
@@ -235,12 +254,14 @@ def nadaraya_watson(
 def rbf_gamma(bandwidth: float) -> float:
     """The RBF precision ``γ = 1 / (2h²)`` matching a Gaussian of bandwidth ``h``."""
     h = _positive("bandwidth", bandwidth)
-    return 1.0 / (2.0 * h * h)
+    return 1.0 / (2.0 * h * h) if h * h > 0 else math.inf  # h² underflows: the limit, K = I
 
 
 def _rbf(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     """RBF Gram matrix ``exp(−γ (a_i − b_j)²)``, shape ``(len(a), len(b))``."""
-    return np.exp(-gamma * (a[:, None] - b[None, :]) ** 2)
+    d2 = (a[:, None] - b[None, :]) ** 2
+    with np.errstate(invalid="ignore"):  # inf · 0 where γ = inf; replaced by 0 below
+        return np.exp(-np.where(d2 == 0, 0.0, gamma * d2))  # exp(0) = 1 on coinciding points, even when γ = inf
 
 
 def rbf_kernel(a, b, bandwidth: float) -> np.ndarray:
@@ -338,13 +359,18 @@ def local_linear(
     on_empty = _on_empty(on_empty)
 
     w = _relative_kernel_weights(xq, x, h, kernel)  # (m, n)
-    d = (x[None, :] - xq[:, None]) / h  # (m, n); scaled by h for conditioning
+    with np.errstate(over="ignore"):
+        d = (x[None, :] - xq[:, None]) / h  # (m, n); scaled by h for conditioning
+        d = np.where(w > 0, d, 0.0)  # points without weight play no part (and may be inf for a tiny h)
+        overflowed = ~np.isfinite(d * d).all(axis=1)
+    d[overflowed] = 0.0  # such rows are degenerate: reported below
     s0 = w.sum(axis=1)
     s1 = (w * d).sum(axis=1)
     s2 = (w * d * d).sum(axis=1)
     det = s0 * s2 - s1 * s1  # >= 0 by Cauchy–Schwarz
-    degenerate = det <= 1e-12 * np.maximum(s0 * s2, np.finfo(float).tiny)
-    _handle_empty(degenerate, xq, on_empty, "the local linear estimate (fewer than two distinct points in reach)")
+    degenerate = (det <= 1e-12 * np.maximum(s0 * s2, np.finfo(float).tiny)) | overflowed
+    _handle_empty(degenerate, xq, on_empty, "the local linear estimate", kernel,
+                  "fewer than two distinct training points have non-zero kernel weight there")
     safe = np.where(degenerate, 1.0, det)
     weights = w * (s2[:, None] - s1[:, None] * d) / safe[:, None]
     weights[degenerate] = 0.0
@@ -470,9 +496,13 @@ def _causal_gaussian_weights(x_query: np.ndarray, x_train: np.ndarray, bandwidth
     ``j > t``: a row softmax of ``−(z_t − x_j)² / 2h²`` under the causal mask.
     """
     n = x_train.size
-    log_w = -0.5 * ((x_query[:, None] - x_train[None, :]) / bandwidth) ** 2  # (n, n)
+    with np.errstate(over="ignore"):
+        log_w = -0.5 * ((x_query[:, None] - x_train[None, :]) / bandwidth) ** 2  # (n, n)
     future = np.triu(np.ones((n, n), dtype=bool), k=1)
     log_w[future] = -np.inf
+    overflowed = ~np.isfinite(log_w.max(axis=1))
+    for t in np.flatnonzero(overflowed):  # a tiny bandwidth: all weight on the nearest of x_1..x_t
+        log_w[t, : t + 1] = _nearest_only(x_query[t : t + 1], x_train[: t + 1])[0]
     w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
     return w / w.sum(axis=1, keepdims=True)
 

@@ -354,3 +354,40 @@ def test_streams_need_one_query_per_step(stream):
         prefix_kernel_ridge(x, y, x[:5], lam=0.1, bandwidth=0.1)
     with pytest.raises(ValueError, match="lam"):
         triangular_kernel_ridge(x, y, lam=-1.0, bandwidth=0.1)
+
+
+# --------------------------------------------------------------------------- #
+# The limit of a vanishing bandwidth: finite answers or a clear error, never NaN
+# --------------------------------------------------------------------------- #
+TINY_BANDWIDTHS = [1e-160, 1e-300, 5e-324]
+
+
+@pytest.mark.parametrize("h", TINY_BANDWIDTHS)
+def test_nadaraya_watson_with_a_vanishing_bandwidth_is_the_nearest_neighbour(h):
+    x = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    y = np.array([3.0, 1.0, 4.0, 1.0, 5.0])
+    queries = np.array([0.1, 0.5, 0.7, 0.9999])
+    with np.errstate(all="raise"):
+        assert np.array_equal(nadaraya_watson(x, y, queries, bandwidth=h), [3.0, 4.0, 1.0, 5.0])
+        prefix = prefix_nadaraya_watson(x, y, np.array([0.2, 0.4, 0.45, 0.8, 0.0]), bandwidth=h)
+    assert np.array_equal(prefix, [3.0, 1.0, 4.0, 1.0, 3.0])  # nearest among x_1..x_t
+
+
+@pytest.mark.parametrize("h", TINY_BANDWIDTHS)
+def test_kernel_ridge_with_a_vanishing_bandwidth_has_the_identity_gram_matrix(h):
+    x = np.linspace(0.0, 1.0, 6)
+    y = np.sin(7 * x)
+    lam = 0.25
+    with np.errstate(all="raise"):
+        at_data = kernel_ridge(x, y, x, lam=lam, bandwidth=h)
+        between = kernel_ridge(x, y, x[:-1] + 0.1, lam=lam, bandwidth=h)
+    assert np.allclose(at_data, y / (1 + lam), rtol=0, atol=1e-15) and np.array_equal(between, np.zeros(5))
+    assert rbf_gamma(h) > 1e300
+
+
+def test_local_linear_with_a_vanishing_bandwidth_says_it_needs_two_points():
+    x = np.linspace(0.0, 1.0, 5)
+    with pytest.raises(ValueError, match=r"fewer than two distinct training points have non-zero kernel weight there\. "
+                                         r"Use a larger bandwidth, or on_empty='nan'"):
+        local_linear(x, x, np.array([0.1]), bandwidth=1e-300)
+    assert np.isnan(local_linear(x, x, np.array([0.1, 0.6]), bandwidth=1e-300, on_empty="nan")).all()
