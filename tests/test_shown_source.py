@@ -1,9 +1,9 @@
 """The equation chapters show equation-sized code.
 
-Chapters 1-4 derive estimators and mixers from equations, and print library functions
+Chapters 1-5 derive estimators and mixers from equations, and print library functions
 next to them with ``source_without_docstring``. What a cell shows there should read as the
 equation it implements; long code (dispatch to faster paths, checks, dtype handling)
-belongs to chapter 6, the library tour. Each function printed in chapters 1-4 is found
+belongs to chapter 6, the library tour. Each function printed in chapters 1-5 is found
 here in the library, and the source each cell prints is measured; nothing is executed.
 """
 
@@ -19,17 +19,18 @@ import pytest
 from cubit_lite.source import source_without_docstring
 
 ROOT = Path(__file__).resolve().parents[1]
-EQUATION_CHAPTERS = sorted((ROOT / "book").glob("0[1-4]_*.ipynb"))
+EQUATION_CHAPTERS = sorted((ROOT / "book").glob("0[1-5]_*.ipynb"))
 MAX_LINES = 30  # per cell; the longest today is chapter 1's nadaraya_watson (24), chapter 4 used to print 45
 # Where the chapters' names come from (their setup cells import from these).
-MODULES = ["cubit_lite.regression", "cubit_lite.mixers.functional", "cubit_lite.mixers.layers",
+MODULES = ["cubit_lite.regression", "cubit_lite.streaming_ridge", "cubit_lite.mixers.functional",
+           "cubit_lite.mixers.layers",
            "cubit_lite.mixers", "cubit_lite.model", "cubit_lite.train", "cubit_lite.data", "cubit_lite"]
 MODULE_ALIASES = {"cubit_lite", "regression", "functional", "mixers_functional", "Fm", "mixers", "layers"}
 SHOWN = re.compile(r"source_without_docstring\(([\w.]+)\)")
 
 
 def shown_cells():
-    """(chapter, cell index, the expressions whose source the cell prints) for chapters 1-4."""
+    """(chapter, cell index, the expressions whose source the cell prints) for chapters 1-5."""
     found = []
     for path in EQUATION_CHAPTERS:
         for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
@@ -65,7 +66,7 @@ def test_cells_of_the_equation_chapters_show_short_code(chapter, index, exprs):
 
 
 def test_the_limit_catches_printed_dispatch_code():
-    """What chapter 4 printed before it showed an equation-level head: the solve's dispatch and its caller."""
+    """What the old chapter 4 (now chapters 4 and 5) printed before it showed an equation-level head: the solve's dispatch and its caller."""
     lines = sum(len(source_without_docstring(resolve(expr)).strip().splitlines())
                 for expr in ("mixers_functional._cubit_solve", "cubit_attention"))
     assert lines > MAX_LINES
