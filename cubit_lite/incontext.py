@@ -37,8 +37,12 @@ __all__ = [
     "Prompts",
     "fit_bandwidth",
     "gp_prefix_predictions",
+    "model_predictions",
+    "nw_loo_predictions",
     "rbf_covariance",
     "sample_prompts",
+    "stream_predictions",
+    "train_incontext",
 ]
 
 
@@ -250,3 +254,98 @@ def fit_bandwidth(weights, x_query, x_keys, bandwidths) -> tuple[float, float]:
         distances.append(0.5 * np.abs(a - w).sum(axis=1).mean())
     best = int(np.argmin(distances))
     return float(hs[best]), float(distances[best])
+
+
+# --------------------------------------------------------------------------- #
+# The estimators of chapters 1-4 on the same prompts
+# --------------------------------------------------------------------------- #
+def stream_predictions(prompts: Prompts, method: str, *, bandwidth: float, lam: float = 0.0) -> Tensor:
+    """Predict each ``y_t`` from the pairs before ``t`` with a chapter 1–4 estimator: ``(B, n)``.
+
+    ``method`` is ``"nw"`` (Gaussian NW), ``"krr"`` (exact prefix KRR) or ``"surrogate"``
+    (Cubit's triangular surrogate), with fixed ``bandwidth`` (and ``lam``). The stream
+    functions of :mod:`cubit_lite.regression` see pairs ``1..k`` at step ``k`` with
+    query ``x_{k+1}``, which is prediction ``t = k + 1`` here; ``t = 1`` predicts 0.
+    """
+    from . import regression
+
+    functions = {"nw": regression.prefix_nadaraya_watson, "krr": regression.prefix_kernel_ridge,
+                 "surrogate": regression.triangular_kernel_ridge}
+    if method not in functions:
+        raise ValueError(f"method must be one of {', '.join(functions)}; got {method!r}")
+    options = {"bandwidth": bandwidth} if method == "nw" else {"bandwidth": bandwidth, "lam": lam}
+    x, y = prompts.x.double().numpy(), prompts.y.double().numpy()
+    out = np.zeros_like(y)
+    for b in range(x.shape[0]):
+        out[b, 1:] = functions[method](x[b, :-1], y[b, :-1], x[b, 1:], **options)
+    return torch.from_numpy(out)
+
+
+def nw_loo_predictions(prompts: Prompts, bandwidths) -> Tensor:
+    """Gaussian NW with, at each ``t >= 3``, the bandwidth of least leave-one-out error on pairs ``1..t−1``.
+
+    ``(B, n)``; ``t = 1`` predicts 0 and ``t = 2`` predicts ``y_1`` (any bandwidth).
+    """
+    from .regression import loo_bandwidth, nadaraya_watson
+
+    x, y = prompts.x.double().numpy(), prompts.y.double().numpy()
+    out = np.zeros_like(y)
+    out[:, 1] = y[:, 0]
+    for b in range(x.shape[0]):
+        for t in range(2, x.shape[1]):
+            h = loo_bandwidth(x[b, :t], y[b, :t], bandwidths).best_bandwidth
+            out[b, t] = nadaraya_watson(x[b, :t], y[b, :t], x[b, t : t + 1], bandwidth=h)[0]
+    return torch.from_numpy(out)
+
+
+# --------------------------------------------------------------------------- #
+# Training
+# --------------------------------------------------------------------------- #
+def train_incontext(config: InContextConfig, *, steps: int, batch_size: int, lr: float, seed: int,
+                    prior: GPPrior = GPPrior(), device: str | torch.device = "cpu", warmup: int | None = None,
+                    weight_decay: float = 0.01, log_every: int = 50) -> tuple[InContextRegressor, list[dict]]:
+    """Train an :class:`InContextRegressor` on fresh prompts; return it (eval mode) and the loss log.
+
+    AdamW (β = 0.9, 0.99), linear warm-up over ``warmup`` steps (default 5% of
+    ``steps``) then cosine decay to ``lr / 10``, gradient clip 1.0, float32. ``seed``
+    fixes the initial weights and the stream of prompts (drawn on the CPU, so the same
+    seed gives the same prompts on every device).
+    """
+    if not (isinstance(steps, int) and steps >= 1 and isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"steps and batch_size must be positive integers; got {steps!r} and {batch_size!r}")
+    if not (math.isfinite(lr) and 0 < lr <= 1):
+        raise ValueError(f"lr must be in (0, 1]; got {lr!r}")
+    device = torch.device(device)
+    warmup = max(1, steps // 20) if warmup is None else warmup
+    torch.manual_seed(seed)
+    model = InContextRegressor(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    log = []
+    for step in range(steps):
+        progress = max(0.0, (step - warmup) / max(1, steps - warmup))
+        rate = lr * (step + 1) / warmup if step < warmup else lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        prompts = sample_prompts(batch_size, config.n_points, prior, generator=generator)
+        x, y = prompts.x.float().to(device), prompts.y.float().to(device)
+        loss = torch.nn.functional.mse_loss(model(x, y), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            value = loss.item()
+            if not math.isfinite(value):
+                raise ValueError(f"training diverged at step {step + 1} (loss {value}); lower lr")
+            log.append({"step": step + 1, "loss": value, "lr": rate})
+    return model.eval(), log
+
+
+@torch.no_grad()
+def model_predictions(model: InContextRegressor, prompts: Prompts, batch_size: int = 256) -> Tensor:
+    """The model's predictions ``(B, n)`` (float64 on the CPU), in batches on the model's device."""
+    device = next(model.parameters()).device
+    out = [model(prompts.x[i:i + batch_size].float().to(device), prompts.y[i:i + batch_size].float().to(device))
+           for i in range(0, prompts.x.shape[0], batch_size)]
+    return torch.cat(out).double().cpu()

@@ -1,0 +1,263 @@
+"""The in-context regression experiment of PLAN.md: pilot, main runs, baselines, analysis.
+
+    # on the GPU machine: the pilot (learning rate per arm), then the main runs
+    python experiments/incontext/run.py train-all --out OUT --git-commit HASH
+    # anywhere (CPU): the baselines of chapters 1-4 on the same evaluation prompts
+    python experiments/incontext/run.py baselines --out OUT
+    # anywhere: the endpoint, intervals and tables -> results/incontext.json
+    python experiments/incontext/run.py analyse --runs OUT --summary results/incontext.json
+
+``train-all`` runs ``--parallel`` training processes at a time (``one`` is the command
+each runs). Every prompt set is fixed by its generator seed (PLAN.md), so the models and
+the baselines see the same prompts wherever they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from cubit_lite.incontext import (  # noqa: E402
+    GPPrior,
+    InContextConfig,
+    fit_bandwidth,
+    gp_prefix_predictions,
+    model_predictions,
+    nw_loo_predictions,
+    sample_prompts,
+    stream_predictions,
+    train_incontext,
+)
+
+ARMS = ("transformer", "cubit", "cubit-share", "deltaformer")
+PILOT_LRS = (3e-4, 1e-3, 3e-3)
+PILOT_SEED = 100
+MAIN_SEEDS = (0, 1, 2)
+NOISES = (0.05, 0.15, 0.5)
+N_POINTS = 40
+MODEL = dict(n_points=N_POINTS, n_layer=4, n_head=4, d_model=128, positions="rotary")
+TRAIN = dict(steps=3000, batch_size=128, warmup=150)
+NW_BANDWIDTHS = np.geomspace(0.02, 1.0, 16)
+KRR_BANDWIDTHS = np.geomspace(0.05, 0.8, 8)
+KRR_LAMBDAS = np.geomspace(1e-3, 1.0, 7)
+
+
+def validation_prompts():
+    return sample_prompts(512, N_POINTS, GPPrior(), generator=torch.Generator().manual_seed(7))
+
+
+def evaluation_prompts(noise: float, index: int):
+    return sample_prompts(512, N_POINTS, GPPrior(noise=(noise, noise)), generator=torch.Generator().manual_seed(1000 + index))
+
+
+def tuning_prompts(noise: float, index: int):
+    return sample_prompts(256, N_POINTS, GPPrior(noise=(noise, noise)), generator=torch.Generator().manual_seed(2000 + index))
+
+
+def deviation(pred: torch.Tensor, prompts) -> float:
+    """Mean of (ŷ_t − m_t)² over prompts and positions t = 2..n."""
+    mean, _ = gp_prefix_predictions(prompts)
+    return float(((pred - mean)[:, 1:] ** 2).mean())
+
+
+# --------------------------------------------------------------------------- #
+# One training run (a child process)
+# --------------------------------------------------------------------------- #
+def one(args) -> None:
+    torch.set_num_threads(1)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = InContextConfig(mixer=args.mixer, **MODEL)
+    start = time.perf_counter()
+    train = {**TRAIN, "steps": args.steps or TRAIN["steps"]}
+    model, log = train_incontext(config, lr=args.lr, seed=args.seed, device=device, **train)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    predictions = {"validation": model_predictions(model, validation_prompts()).tolist()}
+    for index, noise in enumerate(NOISES):
+        predictions[f"noise={noise}"] = model_predictions(model, evaluation_prompts(noise, index)).tolist()
+    record = {"mixer": args.mixer, "lr": args.lr, "seed": args.seed, "config": asdict(config), "train": train,
+              "train_seconds": seconds, "device": device, "log": log, "predictions": predictions,
+              "parameters": sum(p.numel() for p in model.parameters())}
+    (out / "run.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    if args.save_weights:
+        torch.save({name: t.half() for name, t in model.state_dict().items()}, out / "weights.pt")
+
+
+def launch_all(jobs, parallel: int, out: Path, steps: int | None = None) -> None:
+    pending, running = list(jobs), []
+    while pending or running:
+        while pending and len(running) < parallel:
+            mixer, lr, seed, save = pending.pop(0)
+            folder = out / f"{mixer}-lr{lr:g}-s{seed}"
+            command = [sys.executable, __file__, "one", "--mixer", mixer, "--lr", str(lr), "--seed", str(seed),
+                       "--out", str(folder)] + (["--save-weights"] if save else []) + (
+                       ["--steps", str(steps)] if steps else [])
+            folder.mkdir(parents=True, exist_ok=True)
+            log = (folder / "stdout.log").open("w")
+            running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT), folder))
+        time.sleep(2)
+        for process, folder in list(running):
+            if process.poll() is not None:
+                running.remove((process, folder))
+                print(f"{folder.name}: exit {process.returncode}", flush=True)
+
+
+def train_all(args) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    pilot = [(m, lr, PILOT_SEED, False) for m, lr in itertools.product(ARMS, PILOT_LRS)]
+    launch_all(pilot, args.parallel, out, args.steps)
+    validation = validation_prompts()
+    chosen = {}
+    for mixer in ARMS:
+        scores = {}
+        for lr in PILOT_LRS:
+            path = out / f"{mixer}-lr{lr:g}-s{PILOT_SEED}" / "run.json"
+            if path.exists():  # a diverged pilot run writes no run.json and is not a candidate
+                pred = torch.tensor(json.loads(path.read_text())["predictions"]["validation"], dtype=torch.float64)
+                scores[lr] = float(f"{deviation(pred, validation):.4g}")  # 4 significant digits
+        chosen[mixer] = min(scores, key=lambda lr: (scores[lr], lr))
+        print(f"{mixer}: pilot deviations {scores}; chosen lr {chosen[mixer]}", flush=True)
+    launch_all([(m, chosen[m], s, s == 0) for s, m in itertools.product(MAIN_SEEDS, ARMS)], args.parallel, out,
+               args.steps)
+    meta = {"git_commit": args.git_commit, "command": " ".join(sys.argv), "chosen_lr": chosen,
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor(),
+            "torch": torch.__version__, "python": platform.python_version(), "wall_seconds": time.time() - started}
+    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- #
+# Baselines (CPU)
+# --------------------------------------------------------------------------- #
+def baselines(args) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for index, noise in enumerate(NOISES):
+        tuning = tuning_prompts(noise, index)
+        tuned = {}
+        for method in ("krr", "surrogate"):
+            grid = [(h, lam) for h in KRR_BANDWIDTHS for lam in KRR_LAMBDAS]
+            errors = [float(((stream_predictions(tuning, method, bandwidth=h, lam=lam) - tuning.y)[:, 1:] ** 2).mean())
+                      for h, lam in grid]
+            tuned[method] = grid[int(np.argmin(errors))]
+        prompts = evaluation_prompts(noise, index)
+        mean, variance = gp_prefix_predictions(prompts)
+        result[f"noise={noise}"] = {
+            "gp_mean": mean.tolist(), "gp_variance": variance.tolist(), "y": prompts.y.tolist(),
+            "x": prompts.x.tolist(), "lengthscale": prompts.lengthscale.tolist(),
+            "nw_loo": nw_loo_predictions(prompts, NW_BANDWIDTHS).tolist(),
+            "krr": stream_predictions(prompts, "krr", bandwidth=tuned["krr"][0], lam=tuned["krr"][1]).tolist(),
+            "surrogate": stream_predictions(prompts, "surrogate", bandwidth=tuned["surrogate"][0],
+                                            lam=tuned["surrogate"][1]).tolist(),
+            "tuned": {k: {"bandwidth": v[0], "lam": v[1]} for k, v in tuned.items()},
+        }
+        print(f"noise {noise}: tuned {tuned}", flush=True)
+    (out / "baselines.json").write_text(json.dumps(result) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- #
+# Analysis
+# --------------------------------------------------------------------------- #
+def t_interval(values: list[float]) -> dict:
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return {"mean": float(v.mean()), "low": float(v.mean() - half), "high": float(v.mean() + half),
+            "values": v.tolist(), "n": len(v)}
+
+
+def analyse(args) -> None:
+    runs, baseline_dir = Path(args.runs), Path(args.baselines or args.runs)
+    meta = json.loads((runs / "meta.json").read_text())
+    base = json.loads((baseline_dir / "baselines.json").read_text())
+    sets = [f"noise={noise}" for noise in NOISES]
+    gp = {s: torch.tensor(base[s]["gp_mean"]) for s in sets}
+    y = {s: torch.tensor(base[s]["y"]) for s in sets}
+
+    def per_set(pred: dict) -> dict:
+        return {s: float(((torch.tensor(pred[s]) - gp[s])[:, 1:] ** 2).mean()) for s in sets}
+
+    def by_position(pred: dict) -> dict:
+        return {s: ((torch.tensor(pred[s]) - y[s]) ** 2 - (gp[s] - y[s]) ** 2).mean(0).tolist() for s in sets}
+
+    models = {}
+    for mixer, seed in itertools.product(ARMS, MAIN_SEEDS):
+        record = json.loads((runs / f"{mixer}-lr{meta['chosen_lr'][mixer]:g}-s{seed}" / "run.json").read_text())
+        deviations = per_set(record["predictions"])
+        models.setdefault(mixer, []).append({
+            "seed": seed, "D": float(np.mean(list(deviations.values()))), "D_by_noise": deviations,
+            "excess_mse_by_position": by_position(record["predictions"]), "train_seconds": record["train_seconds"],
+            "parameters": record["parameters"], "final_train_loss": record["log"][-1]["loss"]})
+    baseline_scores = {}
+    for name in ("nw_loo", "krr", "surrogate"):
+        deviations = per_set({s: base[s][name] for s in sets})
+        baseline_scores[name] = {"D": float(np.mean(list(deviations.values()))), "D_by_noise": deviations,
+                                 "excess_mse_by_position": by_position({s: base[s][name] for s in sets})}
+    contrasts = {}
+    for mixer in ARMS[1:]:
+        contrasts[f"{mixer} - transformer"] = {
+            "overall": t_interval([a["D"] - b["D"] for a, b in zip(models[mixer], models["transformer"])]),
+            "by_noise": {s: t_interval([a["D_by_noise"][s] - b["D_by_noise"][s]
+                                        for a, b in zip(models[mixer], models["transformer"])]) for s in sets}}
+    primary = contrasts["cubit - transformer"]["overall"]
+    verdict = ("Cubit tracks the GP mean more closely" if primary["high"] < 0 else
+               "attention tracks the GP mean more closely" if primary["low"] > 0 else
+               "the experiment cannot tell Cubit and attention apart")
+    plan_commit = subprocess.run(["git", "log", "-n", "1", "--format=%H", "--", "experiments/incontext/PLAN.md"],
+                                 capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    summary = {"experiment": "incontext", "plan": "experiments/incontext/PLAN.md", "plan_commit": plan_commit,
+               **meta, "arms": list(ARMS), "seeds": list(MAIN_SEEDS), "pilot_seed": PILOT_SEED,
+               "pilot_lrs": list(PILOT_LRS), "noises": list(NOISES), "n_points": N_POINTS, "model": MODEL,
+               "train": TRAIN, "models": models, "baselines": baseline_scores,
+               "tuned_baselines": {s: base[s]["tuned"] for s in sets}, "contrasts": contrasts,
+               "primary": {**primary, "verdict": verdict}}
+    Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps({"primary": summary["primary"], "chosen_lr": meta["chosen_lr"]}, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("one")
+    p.add_argument("--mixer", choices=ARMS, required=True)
+    p.add_argument("--lr", type=float, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--save-weights", action="store_true")
+    p.add_argument("--steps", type=int, help="override PLAN.md's 3000 (quick checks only)")
+    p = sub.add_parser("train-all")
+    p.add_argument("--out", required=True)
+    p.add_argument("--parallel", type=int, default=12)
+    p.add_argument("--git-commit", required=True)
+    p.add_argument("--steps", type=int, help="override PLAN.md's 3000 (quick checks only)")
+    p = sub.add_parser("baselines")
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("analyse")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--baselines")
+    p.add_argument("--summary", required=True)
+    args = parser.parse_args()
+    {"one": one, "train-all": train_all, "baselines": baselines, "analyse": analyse}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
