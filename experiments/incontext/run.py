@@ -88,11 +88,12 @@ def one(args) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    predictions = {"validation": model_predictions(model, validation_prompts()).tolist()}
+    predictions = {"validation": model_predictions(model, validation_prompts()).numpy()}
     for index, noise in enumerate(NOISES):
-        predictions[f"noise={noise}"] = model_predictions(model, evaluation_prompts(noise, index)).tolist()
+        predictions[f"noise={noise}"] = model_predictions(model, evaluation_prompts(noise, index)).numpy()
+    np.savez(out / "predictions.npz", **predictions)
     record = {"mixer": args.mixer, "lr": args.lr, "seed": args.seed, "config": asdict(config), "train": train,
-              "train_seconds": seconds, "device": device, "log": log, "predictions": predictions,
+              "train_seconds": seconds, "device": device, "log": log,
               "parameters": sum(p.numel() for p in model.parameters())}
     (out / "run.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
     if args.save_weights:
@@ -104,7 +105,7 @@ def launch_all(jobs, parallel: int, out: Path, steps: int | None = None) -> None
     while pending or running:
         while pending and len(running) < parallel:
             mixer, lr, seed, save = pending.pop(0)
-            folder = out / f"{mixer}-lr{lr:g}-s{seed}"
+            folder = out / run_name(mixer, lr, seed)
             command = [sys.executable, __file__, "one", "--mixer", mixer, "--lr", str(lr), "--seed", str(seed),
                        "--out", str(folder)] + (["--save-weights"] if save else []) + (
                        ["--steps", str(steps)] if steps else [])
@@ -118,8 +119,14 @@ def launch_all(jobs, parallel: int, out: Path, steps: int | None = None) -> None
                 print(f"{folder.name}: exit {process.returncode}", flush=True)
 
 
+def run_name(mixer: str, lr: float, seed: int) -> str:
+    return f"{mixer}-lr{lr:g}-s{seed}"
+
+
 def train_all(args) -> None:
-    out = Path(args.out)
+    """Pilot, choice of learning rates, main runs; then pack everything into at most 8 files in ``--out``."""
+    final, out = Path(args.out), Path(args.scratch)
+    final.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     pilot = [(m, lr, PILOT_SEED, False) for m, lr in itertools.product(ARMS, PILOT_LRS)]
@@ -129,9 +136,9 @@ def train_all(args) -> None:
     for mixer in ARMS:
         scores = {}
         for lr in PILOT_LRS:
-            path = out / f"{mixer}-lr{lr:g}-s{PILOT_SEED}" / "run.json"
-            if path.exists():  # a diverged pilot run writes no run.json and is not a candidate
-                pred = torch.tensor(json.loads(path.read_text())["predictions"]["validation"], dtype=torch.float64)
+            path = out / run_name(mixer, lr, PILOT_SEED) / "predictions.npz"
+            if path.exists():  # a diverged pilot run writes no predictions and is not a candidate
+                pred = torch.from_numpy(np.load(path)["validation"]).double()
                 scores[lr] = float(f"{deviation(pred, validation):.4g}")  # 4 significant digits
         chosen[mixer] = min(scores, key=lambda lr: (scores[lr], lr))
         print(f"{mixer}: pilot deviations {scores}; chosen lr {chosen[mixer]}", flush=True)
@@ -140,7 +147,19 @@ def train_all(args) -> None:
     meta = {"git_commit": args.git_commit, "command": " ".join(sys.argv), "chosen_lr": chosen,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor(),
             "torch": torch.__version__, "python": platform.python_version(), "wall_seconds": time.time() - started}
-    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    runs, arrays = {}, {}
+    for folder in sorted(p for p in out.iterdir() if (p / "run.json").exists()):
+        runs[folder.name] = json.loads((folder / "run.json").read_text())
+        for key, value in np.load(folder / "predictions.npz").items():
+            arrays[f"{folder.name}/{key}"] = value.astype(np.float32)
+        if (folder / "weights.pt").exists():
+            (final / f"weights-{runs[folder.name]['mixer']}.pt").write_bytes((folder / "weights.pt").read_bytes())
+    failed = sorted(p.name for p in out.iterdir() if p.is_dir() and not (p / "run.json").exists())
+    for name in failed:
+        runs[name] = {"failed": (out / name / "stdout.log").read_text()[-3000:]}
+    meta["failed_runs"] = failed
+    (final / "runs.json").write_text(json.dumps({"meta": meta, "runs": runs}) + "\n", encoding="utf-8")
+    np.savez_compressed(final / "predictions.npz", **arrays)
 
 
 # --------------------------------------------------------------------------- #
@@ -187,21 +206,28 @@ def t_interval(values: list[float]) -> dict:
 
 def analyse(args) -> None:
     runs, baseline_dir = Path(args.runs), Path(args.baselines or args.runs)
-    meta = json.loads((runs / "meta.json").read_text())
+    packed = json.loads((runs / "runs.json").read_text())
+    meta, records = packed["meta"], packed["runs"]
+    arrays = np.load(runs / "predictions.npz")
     base = json.loads((baseline_dir / "baselines.json").read_text())
     sets = [f"noise={noise}" for noise in NOISES]
-    gp = {s: torch.tensor(base[s]["gp_mean"]) for s in sets}
-    y = {s: torch.tensor(base[s]["y"]) for s in sets}
+    def as64(values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values, dtype=np.float64))
+
+    gp = {s: as64(base[s]["gp_mean"]) for s in sets}
+    y = {s: as64(base[s]["y"]) for s in sets}
 
     def per_set(pred: dict) -> dict:
-        return {s: float(((torch.tensor(pred[s]) - gp[s])[:, 1:] ** 2).mean()) for s in sets}
+        return {s: float(((as64(pred[s]) - gp[s])[:, 1:] ** 2).mean()) for s in sets}
 
     def by_position(pred: dict) -> dict:
-        return {s: ((torch.tensor(pred[s]) - y[s]) ** 2 - (gp[s] - y[s]) ** 2).mean(0).tolist() for s in sets}
+        return {s: ((as64(pred[s]) - y[s]) ** 2 - (gp[s] - y[s]) ** 2).mean(0).tolist() for s in sets}
 
     models = {}
     for mixer, seed in itertools.product(ARMS, MAIN_SEEDS):
-        record = json.loads((runs / f"{mixer}-lr{meta['chosen_lr'][mixer]:g}-s{seed}" / "run.json").read_text())
+        name = run_name(mixer, meta["chosen_lr"][mixer], seed)
+        record = records[name]
+        record["predictions"] = {s: arrays[f"{name}/{s}"].astype(np.float64) for s in sets}
         deviations = per_set(record["predictions"])
         models.setdefault(mixer, []).append({
             "seed": seed, "D": float(np.mean(list(deviations.values()))), "D_by_noise": deviations,
@@ -245,7 +271,8 @@ def main() -> None:
     p.add_argument("--save-weights", action="store_true")
     p.add_argument("--steps", type=int, help="override PLAN.md's 3000 (quick checks only)")
     p = sub.add_parser("train-all")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the packed results: runs.json, predictions.npz, weights-*.pt")
+    p.add_argument("--scratch", default="/tmp/incontext-runs", help="one folder per run")
     p.add_argument("--parallel", type=int, default=12)
     p.add_argument("--git-commit", required=True)
     p.add_argument("--steps", type=int, help="override PLAN.md's 3000 (quick checks only)")
