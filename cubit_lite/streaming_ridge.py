@@ -15,8 +15,8 @@ where ``Φ_t`` (``t × d``) stacks the features of the first ``t`` pairs, ``Y_t`
 ``k_t(q_t)ᵀ (K_t + λI_t)⁻¹ Y_t`` with ``K_t = Φ_t Φ_tᵀ``. So the whole past is summarised
 by a ``d × d`` matrix and a ``d × p`` matrix, whatever ``t`` is:
 
-* ``S_t = (Φ_tᵀ Φ_t + λ I)⁻¹``, updated by the Sherman–Morrison formula
-  ``S_t = S_{t-1} − (S_{t-1} φ_t)(S_{t-1} φ_t)ᵀ / (1 + φ_tᵀ S_{t-1} φ_t)`` in ``O(d²)``;
+* ``Γ_t⁻¹ = (Φ_tᵀ Φ_t + λ I)⁻¹``, updated by the Sherman–Morrison formula
+  ``Γ_t⁻¹ = Γ_{t-1}⁻¹ − (Γ_{t-1}⁻¹ φ_t)(Γ_{t-1}⁻¹ φ_t)ᵀ / (1 + φ_tᵀ Γ_{t-1}⁻¹ φ_t)`` in ``O(d²)``;
 * ``B_t = Φ_tᵀ Y_t = B_{t-1} + φ_t y_tᵀ`` in ``O(dp)``.
 
 This is the state of linear attention (``B_t`` alone: the ``λ → ∞`` limit, up to the
@@ -32,7 +32,7 @@ Functions:
 Shapes: ``features`` ``(T, d)``, ``targets`` ``(T, p)`` or ``(T,)``, ``queries``
 ``(T, d)`` (default: ``features``, i.e. predict at each step's own input). The
 prediction of step ``t`` uses pairs ``1..t`` (its own pair included, as causal attention
-does). The ridge must be ``λ > 0``: the state starts at ``S_0 = I / λ``.
+does). The ridge must be ``λ > 0``: the state starts at ``Γ_0⁻¹ = I / λ``.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def prefix_ridge(features, targets, queries=None, *, lam: float) -> np.ndarray:
 
 @dataclass
 class RidgeState:
-    """The fixed-size state of exact causal ridge regression: ``S = (ΦᵀΦ + λI)⁻¹`` and ``B = ΦᵀY``.
+    """The fixed-size state of exact causal ridge regression: ``Γ⁻¹ = (ΦᵀΦ + λI)⁻¹`` and ``B = ΦᵀY``.
 
     ``inverse`` is ``(d, d)``, ``cross`` is ``(d, p)``; together ``d² + dp`` numbers,
     independent of how many pairs have been absorbed.
@@ -112,7 +112,7 @@ class RidgeState:
 
     @classmethod
     def empty(cls, d: int, p: int, *, lam: float) -> RidgeState:
-        """The state before any pair: ``S_0 = I/λ``, ``B_0 = 0``."""
+        """The state before any pair: ``Γ_0⁻¹ = I/λ``, ``B_0 = 0``."""
         if int(d) < 1 or int(p) < 1:
             raise ValueError(f"d and p must be positive integers; got d={d}, p={p}")
         return cls(np.eye(int(d)) / _ridge(lam), np.zeros((int(d), int(p))))
@@ -129,7 +129,7 @@ class RidgeState:
         self.cross += np.outer(phi, y)
 
     def predict(self, q) -> np.ndarray:
-        """``ŷ = qᵀ S B``, shape ``(p,)``: O(d² + dp)."""
+        """``ŷ = qᵀ Γ⁻¹ B``, shape ``(p,)``: O(d² + dp)."""
         return (np.asarray(q, dtype=np.float64) @ self.inverse) @ self.cross
 
 
