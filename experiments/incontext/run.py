@@ -129,8 +129,21 @@ def train_all(args) -> None:
     final.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    pilot = [(m, lr, PILOT_SEED, False) for m, lr in itertools.product(ARMS, PILOT_LRS)]
-    launch_all(pilot, args.parallel, out, args.steps)
+    if args.phase in ("pilot", "all"):
+        pilot = [(m, lr, PILOT_SEED, False) for m, lr in itertools.product(ARMS, PILOT_LRS)]
+        launch_all(pilot, args.parallel, out, args.steps)
+    if args.phase == "main":  # the pilot ran in an earlier call; its choice travels as JSON
+        chosen = {mixer: float(lr) for mixer, lr in json.loads(args.chosen_lr).items()}
+    else:
+        chosen = choose_learning_rates(out)
+    if args.phase in ("main", "all"):
+        launch_all([(m, chosen[m], s, s == 0) for s, m in itertools.product(MAIN_SEEDS, ARMS)], args.parallel, out,
+                   args.steps)
+    pack(args, out, final, chosen, started)
+
+
+def choose_learning_rates(out: Path) -> dict:
+    """PLAN.md's rule: per arm, the pilot rate of least deviation from the GP mean (4 digits; ties: smaller)."""
     validation = validation_prompts()
     chosen = {}
     for mixer in ARMS:
@@ -142,9 +155,11 @@ def train_all(args) -> None:
                 scores[lr] = float(f"{deviation(pred, validation):.4g}")  # 4 significant digits
         chosen[mixer] = min(scores, key=lambda lr: (scores[lr], lr))
         print(f"{mixer}: pilot deviations {scores}; chosen lr {chosen[mixer]}", flush=True)
-    launch_all([(m, chosen[m], s, s == 0) for s, m in itertools.product(MAIN_SEEDS, ARMS)], args.parallel, out,
-               args.steps)
-    meta = {"git_commit": args.git_commit, "command": " ".join(sys.argv), "chosen_lr": chosen,
+    return chosen
+
+
+def pack(args, out: Path, final: Path, chosen: dict, started: float) -> None:
+    meta = {"phase": args.phase, "git_commit": args.git_commit, "command": " ".join(sys.argv), "chosen_lr": chosen,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor(),
             "torch": torch.__version__, "python": platform.python_version(), "wall_seconds": time.time() - started}
     runs, arrays = {}, {}
@@ -158,8 +173,9 @@ def train_all(args) -> None:
     for name in failed:
         runs[name] = {"failed": (out / name / "stdout.log").read_text()[-3000:]}
     meta["failed_runs"] = failed
-    (final / "runs.json").write_text(json.dumps({"meta": meta, "runs": runs}) + "\n", encoding="utf-8")
-    np.savez_compressed(final / "predictions.npz", **arrays)
+    (final / f"runs-{args.phase}.json").write_text(json.dumps({"meta": meta, "runs": runs}) + "\n",
+                                                   encoding="utf-8")
+    np.savez_compressed(final / f"predictions-{args.phase}.npz", **arrays)
 
 
 # --------------------------------------------------------------------------- #
@@ -206,9 +222,15 @@ def t_interval(values: list[float]) -> dict:
 
 def analyse(args) -> None:
     runs, baseline_dir = Path(args.runs), Path(args.baselines or args.runs)
-    packed = json.loads((runs / "runs.json").read_text())
+    packed = json.loads((runs / "runs-main.json").read_text())
     meta, records = packed["meta"], packed["runs"]
-    arrays = np.load(runs / "predictions.npz")
+    arrays = np.load(runs / "predictions-main.npz")
+    pilot = json.loads((runs / "runs-pilot.json").read_text())
+    meta["pilot"] = {"chosen_lr": pilot["meta"]["chosen_lr"], "wall_seconds": pilot["meta"]["wall_seconds"],
+                     "failed_runs": pilot["meta"]["failed_runs"], "git_commit": pilot["meta"]["git_commit"],
+                     "command": pilot["meta"]["command"]}
+    if pilot["meta"]["chosen_lr"] != meta["chosen_lr"]:
+        raise ValueError("the main runs did not use the pilot's learning rates")
     base = json.loads((baseline_dir / "baselines.json").read_text())
     sets = [f"noise={noise}" for noise in NOISES]
     def as64(values) -> torch.Tensor:
@@ -273,6 +295,8 @@ def main() -> None:
     p = sub.add_parser("train-all")
     p.add_argument("--out", required=True, help="the packed results: runs.json, predictions.npz, weights-*.pt")
     p.add_argument("--scratch", default="/tmp/incontext-runs", help="one folder per run")
+    p.add_argument("--phase", choices=("pilot", "main", "all"), default="all")
+    p.add_argument("--chosen-lr", help="for --phase main: the pilot's choice, as JSON {mixer: lr}")
     p.add_argument("--parallel", type=int, default=12)
     p.add_argument("--git-commit", required=True)
     p.add_argument("--steps", type=int, help="override PLAN.md's 3000 (quick checks only)")
