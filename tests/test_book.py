@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -92,6 +94,13 @@ def test_notebooks_start_with_seeds_and_the_device(path):
     setup = code_cells(path)[1]
     assert "from cubit_lite.notebook import setup_notebook" in setup.source
     assert "setup_notebook(SEED)" in setup.source and "SEED = " in setup.source
+
+
+def test_self_checks_are_up_to_date():
+    """Every chapter's self-check cell is what scripts/add_self_checks.py writes (none missing, none stale)."""
+    done = subprocess.run([sys.executable, "scripts/add_self_checks.py", "--check"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_toc_entry_exists():
@@ -191,10 +200,10 @@ def test_cubit_chapters_prove_their_propositions(book_build):
 
 
 @pytest.mark.book
-def test_library_tour_shows_the_committed_speed_results(book_build):
-    """Chapter 6's speed table comes from results/mixer_speed_h100.json, provenance included."""
+def test_the_speed_appendix_shows_the_committed_speed_results(book_build):
+    """The appendix's speed table comes from results/mixer_speed_h100.json, provenance included."""
     result = json.loads((ROOT / "results" / "mixer_speed_h100.json").read_text(encoding="utf-8"))
-    html = (book_build / "html" / "book" / "06_library_tour.html").read_text(encoding="utf-8")
+    html = (book_build / "html" / "book" / "making_cubit_fast.html").read_text(encoding="utf-8")
     assert result["device"] in html and result["git_commit"][:7] in html
     assert "<table" in html
 
