@@ -284,16 +284,16 @@ QUESTIONS: dict[str, list[dict]] = {
                         "P stays lower triangular; normalising one side is not a symmetry.",
                         "It bounds the pivots, not the inverse, whose norm can still grow with T."]),
         Q(prompt="Forward substitution divides by Pₜₜ + λ. What does the ridge λ bound?",
-          options=["Each pivot step, 1/(Pₜₜ + λ) ≤ 1/λ; the norm of (P + λI)⁻¹ is bounded only "
-                   "for λ > 1, and for λ ≤ 1 it grows with T.",
+          options=["Each pivot step, 1/(Pₜₜ + λ) ≤ 1/λ; the norm of (P + λI)⁻¹ has a bound "
+                   "independent of T for λ > 1, and at small λ it can grow fast with T.",
                    "The norm of (P + λI)⁻¹, by 1/λ, for every length T.",
                    "Nothing: λ is needed only to make P + λI invertible.",
                    "The number of negative entries of the inverse."],
           answer=0,
           explanations=["Right: earlier pseudo-targets re-enter every later row and their errors can "
                         "compound; only a large ridge (a Neumann series) bounds the whole inverse.",
-                        "It bounds one entry per row, the diagonal one, not the norm: for λ ≤ 1 the "
-                        "norm grows with T.",
+                        "It bounds one entry per row, the diagonal one, not the norm: at small λ the "
+                        "norm can grow fast with T.",
                         "P + λI is invertible for every λ ≥ 0, since its diagonal is positive.",
                         "λ shrinks the inverse's entries but does not bound how many are negative."]),
     ],
