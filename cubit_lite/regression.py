@@ -340,9 +340,9 @@ def local_linear(
 
     At each query ``x`` fit ``y_j ≈ a + b (x_j − x)`` by least squares with weights
     ``K_h(x − x_j)`` and return the intercept ``a``. With ``d_j = x_j − x`` and the
-    weighted moments ``S_k = Σ_j K_h(x − x_j) d_jᵏ``, the equivalent weights are
+    weighted moments ``ν_k = Σ_j K_h(x − x_j) d_jᵏ``, the equivalent weights are
 
-        ``ℓ_j(x) = K_h(x − x_j) (S_2 − S_1 d_j) / (S_0 S_2 − S_1²)``,
+        ``ℓ_j(x) = K_h(x − x_j) (ν_2 − ν_1 d_j) / (ν_0 ν_2 − ν_1²)``,
 
     which sum to one (but can be negative near a boundary). ``ŷ(x) = Σ_j ℓ_j(x) y_j``.
 

@@ -354,7 +354,7 @@ def gaussian_nadaraya_watson(
 ) -> Tensor:
     """Nadaraya–Watson regression on vectors with the Gaussian kernel.
 
-    ``o_i = Σ_j K_h(q_i − k_j) v_j / Σ_j K_h(q_i − k_j)``, ``K_h(u) = exp(−‖u‖² / 2h²)``,
+    ``o_i = Σ_j K_h(q_i − k_j) v_j / Σ_j K_h(q_i − k_j)``, ``K_h(u) ∝ exp(−‖u‖² / 2h²)``,
     over ``j <= i`` when causal. Computed from squared distances, not dot products, so
     it is an independent route to the identity of §2: for unit-norm ``q, k``,
     ``softmax_attention(q, k, v, scale=1/τ)`` equals this with ``h = √τ``.

@@ -191,7 +191,7 @@ class CubitMixer(MultiHeadMixer):
     """Cubit: ``O = A (P + λI)⁻¹ S V`` (equations page §3, ``book/equations.md``), and its ablations.
 
     Args (beyond :class:`MultiHeadMixer`'s):
-        lrr: use Limited-Range Rescale ``s = a + (b − a) σ(x w + c)`` (False:
+        lrr: use Limited-Range Rescale ``s = a + (b − a) sigmoid(x w + c)`` (False:
             ``"cubit-nolrr"``).
         share_reference: ``R = K`` (``"cubit-share"``) instead of its own projection.
         lam: initial ridge ``λ >= 0``, the same for every head (default 1e-6).
@@ -279,7 +279,7 @@ class CubitMixer(MultiHeadMixer):
         return self.log_ref_scale.exp()
 
     def scales(self, x: Tensor) -> Tensor | None:
-        """LRR scales ``s_{t,h} = a_h + (b_h − a_h) σ(x_t · w_h + c_h)``: ``(B, H, T)``, or None."""
+        """LRR scales ``s_{t,h} = a_h + (b_h − a_h) sigmoid(x_t · w_h + c_h)``: ``(B, H, T)``, or None."""
         if self.rescale is None:
             return None
         low, high = self.lrr_bounds[:, 0, None], self.lrr_bounds[:, 1, None]  # (H, 1)
