@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                cwd=ROOT).stdout.strip()
     report = {"benchmark": "corpus_memory", "command": "python benchmarks/corpus_memory.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "git_commit": commit, "python": platform.python_version(),
-        "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__, "device": f"CPU ({platform.machine()}, {os.cpu_count()} CPUs)",
         "date": time.strftime("%Y-%m-%d"), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

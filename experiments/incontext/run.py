@@ -159,7 +159,8 @@ def choose_learning_rates(out: Path) -> dict:
 
 
 def pack(args, out: Path, final: Path, chosen: dict, started: float) -> None:
-    meta = {"phase": args.phase, "git_commit": args.git_commit, "command": " ".join(sys.argv), "chosen_lr": chosen,
+    meta = {"phase": args.phase, "git_commit": args.git_commit, "command": "python " + " ".join(sys.argv),
+            "chosen_lr": chosen,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor(),
             "torch": torch.__version__, "python": platform.python_version(), "wall_seconds": time.time() - started}
     runs, arrays = {}, {}
@@ -224,7 +225,9 @@ def analyse(args) -> None:
     runs, baseline_dir = Path(args.runs), Path(args.baselines or args.runs)
     packed = json.loads((runs / "runs-main.json").read_text())
     meta, records = packed["meta"], packed["runs"]
-    arrays = np.load(runs / "predictions-main.npz")
+    if not meta["command"].startswith("python "):  # the runs of 2026-12-02 recorded sys.argv alone
+        meta["command"] = "python " + meta["command"]
+    arrays = np.load(runs / "predictions-main.npz")  # not committed (7 MB): the per-seed values are in the summary
     pilot = json.loads((runs / "runs-pilot.json").read_text())
     meta["pilot"] = {"chosen_lr": pilot["meta"]["chosen_lr"], "wall_seconds": pilot["meta"]["wall_seconds"],
                      "failed_runs": pilot["meta"]["failed_runs"], "git_commit": pilot["meta"]["git_commit"],
