@@ -167,8 +167,8 @@ def test_widget_state_is_embedded_in_the_page(book_build, chapter):
 
 
 def test_the_chapters_are_the_numbered_notebooks():
-    """Eight numbered chapters, each a notebook; the toc is the one list of them."""
-    assert len(CHAPTERS) == 8 and len(set(CHAPTERS)) == 8
+    """Nine numbered chapters, each a notebook; the toc is the one list of them."""
+    assert len(CHAPTERS) == 9 and len(set(CHAPTERS)) == 9
     assert all((ROOT / f"{chapter}.ipynb").is_file() for chapter in CHAPTERS)
     assert set(CHAPTERS_WITH_SLIDERS) <= set(CHAPTERS)
 
