@@ -539,6 +539,79 @@ QUESTIONS: dict[str, list[dict]] = {
                         "That was the earlier runs' confound, removed by rotary positions in the test.",
                         "Cubit-Share was at least as good as Cubit here."]),
     ],
+    "09_trained_regressors.ipynb": [
+        Q(prompt="A prompt's function is drawn from a Gaussian process with lengthscale ℓ and noise level σ. "
+                 "Which predictor of y_t from the pairs before t has the least expected squared error?",
+          options=["Prefix kernel ridge regression with bandwidth h = ℓ and ridge λ = σ²: the GP posterior mean.",
+                   "Nadaraya–Watson at its leave-one-out bandwidth.",
+                   "Kernel ridge regression with the ridge λ = 0, so that it fits the pairs exactly.",
+                   "The average of all the targets seen so far."],
+          answer=0,
+          explanations=["Right: with the prior's own kernel and the noise variance as ridge, KRR is the "
+                        "posterior mean, the Bayes-optimal predictor (chapter 2's Gaussian-process reading).",
+                        "NW is a local average: it cannot shrink towards the prior mean when data are few, and "
+                        "the chapter measures it far from the best predictor.",
+                        "With λ = 0 KRR interpolates the noise; the right ridge is the noise variance σ².",
+                        "The plain average ignores where x_t lies; it is NW with an infinite bandwidth."]),
+        Q(prompt="Why does the chapter score predictors by D, the mean of (ŷ_t − m_t)² with m_t the GP mean, "
+                 "rather than by their squared error against the targets?",
+          options=["For a predictor that uses only the past, the expected squared error is the Bayes error plus "
+                   "E(ŷ_t − m_t)², so D is the excess error, measured with far less noise.",
+                   "Because the targets y_t are not known to the evaluation.",
+                   "Because D is always smaller than the squared error, which flatters the models.",
+                   "Because the GP mean is what the models were trained to predict."],
+          answer=0,
+          explanations=["Right: y_t − m_t is uncorrelated with anything computed from the past, so the cross "
+                        "term vanishes and the unavoidable noise drops out of D.",
+                        "The targets are known; the chapter computes the excess squared error from them too.",
+                        "D is smaller, but the point is that it measures the same excess with less noise, "
+                        "the same for every predictor.",
+                        "The models were trained on the noisy targets y_t; they were never shown m_t."]),
+        Q(prompt="The pre-registered study's primary interval for D(Cubit) − D(Transformer) contains zero. "
+                 "What does the plan's decision rule conclude?",
+          options=["The experiment cannot tell Cubit and attention apart: a small difference in either "
+                   "direction remains possible.",
+                   "Cubit and the Transformer are equally good at in-context regression.",
+                   "Cubit tracks the GP mean more closely, since the mean difference is negative.",
+                   "The experiment failed and its results should be discarded."],
+          answer=0,
+          explanations=["Right: with three seeds the interval is wide; it rules out large differences, not "
+                        "small ones.",
+                        "Absence of a detected difference is not evidence of equality; a small effect could hide "
+                        "inside the interval.",
+                        "The sign of the mean alone decides nothing; the rule needs the whole interval below zero.",
+                        "A result that cannot separate the arms is still a result, and the plan said in advance "
+                        "how to report it."]),
+        Q(prompt="What did reading the heads of the seed-0 models show about their middle layers?",
+          options=["Several heads are close to Nadaraya–Watson over the pairs, with a small bandwidth that "
+                   "mostly does not follow the prompt's lengthscale.",
+                   "Every head is exactly the GP's KRR weights for the prompt.",
+                   "No head resembles Nadaraya–Watson in any layer.",
+                   "Cubit's heads give large negative weights, like KRR's equivalent kernel, and the "
+                   "Transformer's do not."],
+          answer=0,
+          explanations=["Right: training found kernel smoothers, but narrow, nearly fixed ones rather than the "
+                        "adaptive regression that would be Bayes-optimal.",
+                        "Their weights correlate with the GP's where they are local, but they are narrower and "
+                        "almost never negative, so they are not KRR's weights.",
+                        "The first and last layers are not NW-like, but heads of the second and third layers are.",
+                        "Cubit's equivalent weights were mostly positive; its heads looked much like the "
+                        "Transformer's."]),
+        Q(prompt="In the regressor, token t carries (x_t, x_{t−1}, y_{t−1}, 1). Which pair does the weight "
+                 "that the query token gives to token j (2 ≤ j ≤ t) fall on?",
+          options=["The pair (x_{j−1}, y_{j−1}).",
+                   "The pair (x_j, y_j).",
+                   "No pair: weights on tokens cannot be read as weights on pairs.",
+                   "The pair (x_t, y_t)."],
+          answer=0,
+          explanations=["Right: token j carries the previous example, so token 1 carries no pair and the query "
+                        "token t carries pair t − 1.",
+                        "y_j is not in token j (it would leak the target of position j); token j carries pair "
+                        "j − 1.",
+                        "In the first layer the mapping is exact, and that is how the chapter compares heads with "
+                        "NW weights.",
+                        "y_t is never visible at token t: it is what the model predicts there."]),
+    ],
 }
 
 
