@@ -41,17 +41,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .regression import _positive
+
 __all__ = ["RidgeState", "prefix_ridge", "streaming_ridge"]
 
 
 def _ridge(lam) -> float:
-    try:
-        value = float(lam)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"lam (the ridge λ) must be a positive number; got {lam!r}") from err
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"lam (the ridge λ) must be a positive finite number (the state starts at I/λ); got {value}")
-    return value
+    """``λ > 0`` (the state starts at ``I/λ``), checked as every positive parameter of the library."""
+    return _positive("lam (the ridge λ)", lam)
 
 
 def _matrix(name: str, values, rows: int | None = None, cols: int | None = None) -> np.ndarray:

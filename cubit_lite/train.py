@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .run_folder import claim_run_folder
-from .data import CharTokenizer, evaluation_batches, load_corpus, sample_batch
+from .data import CharTokenizer, _machine_memory, evaluation_batches, load_corpus, sample_batch
 from .mixers import MIXER_NAMES
 from .model import POSITIONS, CharLM, ModelConfig
 
@@ -263,10 +263,7 @@ def _available_memory(device: torch.device) -> int | None:
     """Bytes of memory on ``device`` (the GPU's total, or the machine's RAM); ``None`` if unknown."""
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return _machine_memory()
 
 
 def check_batch_fits(config: TrainConfig, device: torch.device) -> None:

@@ -30,6 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from cubit_lite import results  # noqa: E402
 from cubit_lite.incontext import (  # noqa: E402
     GPPrior,
     InContextConfig,
@@ -213,12 +214,8 @@ def baselines(args) -> None:
 # Analysis
 # --------------------------------------------------------------------------- #
 def t_interval(values: list[float]) -> dict:
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return {"mean": float(v.mean()), "low": float(v.mean() - half), "high": float(v.mean() + half),
-            "values": v.tolist(), "n": len(v)}
+    """cubit_lite.results.t_interval (95%), with the values it was computed from."""
+    return {**results.t_interval(values), "values": [float(v) for v in values], "n": len(values)}
 
 
 def analyse(args) -> None:
