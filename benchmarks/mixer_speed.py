@@ -25,8 +25,8 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,15 +34,15 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from cubit_lite.results import provenance as run_provenance  # noqa: E402
-from cubit_lite.results import save_json  # noqa: E402
-from cubit_lite.mixers import triton_solve  # noqa: E402
 from cubit_lite.mixers import (  # noqa: E402
     attention_weights,
     cubit_attention,
     deltaformer_attention,
     llr_attention,
+    triton_solve,  # noqa: E402
 )
+from cubit_lite.results import provenance as run_provenance  # noqa: E402
+from cubit_lite.results import save_json  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

@@ -293,7 +293,7 @@ def _machine_memory() -> int | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry_corpus(name: str) -> tuple[Corpus, tuple[int, ...]]:
     """A built-in corpus and the character offset where each of its documents starts (cached)."""
     if name == "shakespeare":

@@ -62,7 +62,7 @@ class GPPrior:
     signal_std: float = 1.0
     x_range: tuple[float, float] = (-1.0, 1.0)
 
-    def validate(self) -> "GPPrior":
+    def validate(self) -> GPPrior:
         for name in ("lengthscale", "noise", "x_range"):
             low, high = getattr(self, name)
             if not (math.isfinite(low) and math.isfinite(high) and low <= high):

@@ -137,7 +137,7 @@ def provenance(script: str | os.PathLike, argv: list[str], *, git_commit: str | 
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
         "git_commit": git_commit or _git_commit(),
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -58,7 +58,7 @@ class RunFolder:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, *exc) -> None:

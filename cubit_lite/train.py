@@ -48,10 +48,10 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .run_folder import claim_run_folder
 from .data import CharTokenizer, _machine_memory, evaluation_batches, load_corpus, sample_batch
 from .mixers import MIXER_NAMES
 from .model import POSITIONS, CharLM, ModelConfig
+from .run_folder import claim_run_folder
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "evaluate", "main", "train", "use_bf16_autocast"]
 
@@ -106,7 +106,7 @@ class TrainConfig:
     stop_at: int | None = None
     progress: bool = True
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         for name in ("block_size", "batch_size", "steps", "eval_interval", "eval_batches", "log_interval",
                      "n_layer", "n_head", "d_model"):
             value = getattr(self, name)
@@ -506,7 +506,7 @@ def _option(text: str) -> tuple[str, object]:
 
 HELP = {
     "corpus": "shakespeare, python-stdlib, or the path of a UTF-8 text file",
-    "mixer": "the token mixer", 
+    "mixer": "the token mixer",
     "max_chars": "use only the first N characters of the corpus (quick runs)",
     "val_fraction": "the last fraction of the corpus held out for validation",
     "block_size": "context length T in characters",

@@ -52,7 +52,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from test_book import notebooks
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -383,7 +383,7 @@ def test_a_file_corpus_hash_is_the_hash_of_its_bytes(tmp_path):
     import hashlib
 
     path = tmp_path / "c.txt"
-    path.write_bytes("a — b\r\nc".encode("utf-8"))
+    path.write_bytes("a — b\r\nc".encode())
     corpus = load_corpus(str(path))
     assert corpus.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert corpus.sha256 == hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()

@@ -10,7 +10,6 @@ decoding in tests/test_mixers.py.
 from __future__ import annotations
 
 import importlib
-import math
 import re
 from pathlib import Path
 

@@ -27,8 +27,13 @@ if not torch.cuda.is_available():  # before cubit_lite imports the kernels
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import cubit_lite.mixers.functional as Fm  # noqa: E402
-from cubit_lite.mixers import build_mixer, cubit_attention, cubit_solve, deltaformer_attention  # noqa: E402
-from cubit_lite.mixers import triton_solve  # noqa: E402
+from cubit_lite.mixers import (  # noqa: E402
+    build_mixer,
+    cubit_attention,
+    cubit_solve,
+    deltaformer_attention,
+    triton_solve,  # noqa: E402
+)
 from cubit_lite.mixers.blocked import reference_factors, reference_scales  # noqa: E402
 
 pytest.importorskip("triton", reason="the Triton path needs the `triton` package")

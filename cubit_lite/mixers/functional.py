@@ -34,14 +34,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import triton_solve
 from .blocked import (
     cubit_blocked_solve,
     deltaformer_blocked_solve,
@@ -49,7 +51,6 @@ from .blocked import (
     reference_rows,
     reference_scales,
 )
-from . import triton_solve
 from .triton_solve import interpreting, triton_available, triton_system_solve
 
 __all__ = [
@@ -203,7 +204,7 @@ def _has_tf32(device: torch.device) -> bool:
     return _gpu_has_tf32(torch.cuda.current_device() if device.index is None else device.index)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gpu_has_tf32(index: int) -> bool:
     """:func:`_has_tf32` for GPU ``index``, asked once: every solve of a training step checks it."""
     return torch.cuda.get_device_capability(index) >= (8, 0)

@@ -120,7 +120,7 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def triton_available() -> bool:
     """Whether ``import triton`` works (it ships with PyTorch's CUDA wheels, and Colab's)."""
     try:
@@ -140,7 +140,7 @@ def _kernels():
     return _triton_kernels
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _interpreter_loop_bounds() -> None:
     """Let Triton's CPU interpreter take ``range(program_id + 1)`` under NumPy 2.
 

@@ -34,7 +34,6 @@ from cubit_lite import results  # noqa: E402
 from cubit_lite.incontext import (  # noqa: E402
     GPPrior,
     InContextConfig,
-    fit_bandwidth,
     gp_prefix_predictions,
     model_predictions,
     nw_loo_predictions,
