@@ -33,7 +33,7 @@ run_tests() {
 run_speed() {
     for dtype in fp32 bf16; do
         timeout 150 python3 benchmarks/mixer_speed.py --mixers $mixers --dtypes "$dtype" \
-            --lengths 1024 2048 4096 8192 --block 128 --warmup 3 --repeat 10 --git-commit "$commit" \
+            --lengths 1024 2048 4096 8192 --solve-block 128 --warmup 3 --repeat 10 --git-commit "$commit" \
             --out "$out/mixer_speed_${dtype}_$suffix.json" 2>&1 | grep -v Warning | tail -50
     done
     timeout 45 python3 benchmarks/profile_mixer.py --mixer cubit-triton --length 4096 --git-commit "$commit" \

@@ -2,7 +2,7 @@
 
 Every mixer runs through ``cubit_lite.mixers``' functional core (the reference path;
 ``cubit-blocked`` and ``deltaformer-blocked`` go through the blocked solve,
-``implementation="blocked"``, with ``--block`` rows per block) on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
+``implementation="blocked"``, with ``--solve-block`` rows per block) on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
 range of sequence lengths ``T`` and input dtypes. The baseline is
 ``torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`` in the same
 dtype. The JSON written to ``--out`` carries the command, device, versions, seed and
@@ -48,18 +48,18 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 Inputs = dict[str, torch.Tensor]
 BLOCK = {"rows": 64}
-"""Rows per block of ``cubit-blocked`` (set from ``--block``)."""
+"""Rows per block of ``cubit-blocked`` (set from ``--solve-block``)."""
 MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
     "sdpa": lambda x: F.scaled_dot_product_attention(x["q"], x["k"], x["v"], is_causal=True),
     "attention-explicit": lambda x: attention_weights(x["q"], x["k"]) @ x["v"],
     "cubit": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], s=x["s"], lam=1e-6),
     "cubit-blocked": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], s=x["s"], lam=1e-6,
-                                               implementation="blocked", block=BLOCK["rows"]),
+                                               implementation="blocked", solve_block=BLOCK["rows"]),
     "cubit-nolrr": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], lam=1e-6),
     "cubit-share": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["k"], s=x["s"], lam=1e-6),
     "deltaformer": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"]),
     "deltaformer-blocked": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"],
-                                                           implementation="blocked", block=BLOCK["rows"]),
+                                                           implementation="blocked", solve_block=BLOCK["rows"]),
     "cubit-triton": lambda x: cubit_attention(x["q"], x["k"], x["v"], x["r"], s=x["s"], lam=1e-6,
                                               implementation="triton"),
     "deltaformer-triton": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"],
@@ -126,7 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=16384, help="B·T, tokens per batch (B = tokens // T)")
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--block", type=int, default=64,
+    parser.add_argument("--solve-block", "--block", dest="solve_block", type=int, default=64,
                         help="rows per block of the solve of cubit-blocked and deltaformer-blocked")
     parser.add_argument("--superblock", type=int, default=None,
                         help="tokens per superblock of the *-triton rows (a multiple of 64; default: the library's, "
@@ -138,8 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--git-commit", default=None, help="recorded in the JSON (default: git rev-parse HEAD)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.block < 1:
-        parser.error(f"--block must be a positive integer; got {args.block}")
+    if args.solve_block < 1:
+        parser.error(f"--solve-block must be a positive integer; got {args.solve_block}")
     for length in args.lengths:
         if length < 1 or args.tokens < length:
             parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
@@ -244,7 +244,7 @@ def provenance(args: argparse.Namespace, device: torch.device, argv: list[str]) 
         "seed": args.seed,
         "threads": torch.get_num_threads(),
         "config": {"tokens_per_batch": args.tokens, "heads": args.heads, "head_dim": args.head_dim,
-                   "block": args.block, "superblock": args.superblock, "warmup": args.warmup,
+                   "solve_block": args.solve_block, "superblock": args.superblock, "warmup": args.warmup,
                    "repeat": args.repeat, "statistic": "median",
                    "what": "forward+backward of the mixing op alone (no projections), causal"},
     }
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     if args.mixers is None:
         args.mixers = [m for m in MIXERS if device.type == "cuda" or m not in GPU_ONLY]
-    BLOCK["rows"] = args.block
+    BLOCK["rows"] = args.solve_block
     if args.superblock is not None:
         triton_solve.SUPERBLOCK = args.superblock
     args.superblock = triton_solve.SUPERBLOCK

@@ -17,7 +17,7 @@ def test_mixer_speed_smoke_run_writes_json(tmp_path):
     out = tmp_path / "speed.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu",
                "--lengths", "8", "16", "--tokens", "32", "--heads", "2", "--head-dim", "4",
-               "--warmup", "1", "--repeat", "2", "--dtypes", "fp32", "--block", "4", "--out", str(out)]
+               "--warmup", "1", "--repeat", "2", "--dtypes", "fp32", "--solve-block", "4", "--out", str(out)]
     subprocess.run(command, check=True, timeout=300, capture_output=True)
     result = json.loads(out.read_text())
     for key in ("command", "device", "torch", "git_commit", "seed", "created_utc", "config"):
@@ -26,7 +26,7 @@ def test_mixer_speed_smoke_run_writes_json(tmp_path):
     mixers = {row["mixer"] for row in result["rows"]}
     assert {"sdpa", "cubit", "cubit-blocked", "cubit-nolrr", "cubit-share", "deltaformer",
             "deltaformer-blocked", "llr"} <= mixers
-    assert result["config"]["block"] == 4
+    assert result["config"]["solve_block"] == 4
     assert all(row["status"] == "ok" and row["fwd_bwd_ms"] > 0 for row in result["rows"])
     assert {row["T"] for row in result["rows"]} == {8, 16}
     assert all(row["batch"] * row["T"] == 32 for row in result["rows"])

@@ -44,12 +44,12 @@ def make_inputs(b, h, t, d, dv, seed=0, dtype=F64, device="cpu"):
     return r, v, s, q, k, w
 
 
-def solve_and_grads(implementation, r, v, s, lam, g, w, *, ref_norm="one-side", block=16):
+def solve_and_grads(implementation, r, v, s, lam, g, w, *, ref_norm="one-side", solve_block=16):
     """U and the gradients of ⟨U, w⟩ with respect to r, v, s, λ and g (None where not a leaf with grad)."""
     leaves = [x.detach().clone().requires_grad_() if isinstance(x, torch.Tensor) else x for x in (r, v, s, lam, g)]
     r_, v_, s_, lam_, g_ = leaves
     u = cubit_solve(r_, v_, s=s_, lam=lam_, ref_scale=g_, ref_norm=ref_norm,
-                    implementation=implementation, block=block)
+                    implementation=implementation, solve_block=solve_block)
     wrt = [x for x in leaves if isinstance(x, torch.Tensor)]
     grads = torch.autograd.grad((u * w).sum(), wrt)
     return u, grads
@@ -86,8 +86,8 @@ def test_blocked_equals_reference_forward_and_backward(shape, ref_norm):
     r, v, s, _, _, w = make_inputs(b, h, t, d, dv, seed=t)
     lam = torch.linspace(0.0, 0.2, h, dtype=F64)  # includes λ = 0
     g = torch.linspace(0.7, 1.8, h, dtype=F64)
-    u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, g, w, ref_norm=ref_norm, block=block)
-    u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, g, w, ref_norm=ref_norm, block=block)
+    u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, g, w, ref_norm=ref_norm, solve_block=block)
+    u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, g, w, ref_norm=ref_norm, solve_block=block)
     assert_matches(u_blk, u_ref)
     for got, want in zip(grads_blk, grads_ref):
         assert_matches(got, want)
@@ -103,8 +103,8 @@ def test_blocked_equals_reference_for_every_lambda_and_s(lam, with_s, g):
     elif lam == "one-element":
         lam = torch.tensor([0.05], dtype=F64)
     s = s if with_s else None
-    u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, g, w, block=8)
-    u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, g, w, block=8)
+    u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, g, w, solve_block=8)
+    u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, g, w, solve_block=8)
     assert_matches(u_blk, u_ref)
     assert len(grads_blk) == len(grads_ref)
     for got, want in zip(grads_blk, grads_ref):
@@ -119,7 +119,7 @@ def test_blocked_cubit_attention_equals_reference(ref_norm):
     for implementation in ("reference", "blocked"):
         leaves = [x.clone().requires_grad_() for x in (q, k, v, r, s, lam)]
         out = cubit_attention(*leaves[:4], s=leaves[4], lam=leaves[5], ref_norm=ref_norm,
-                              implementation=implementation, block=16)
+                              implementation=implementation, solve_block=16)
         outs[implementation] = (out, *torch.autograd.grad((out * w).sum(), leaves))
     for got, want in zip(outs["blocked"], outs["reference"]):
         assert_matches(got, want)
@@ -131,7 +131,7 @@ def test_gradcheck_of_the_blocked_function():
     b = (0.5 * randn(1, 2, 7, 3, seed=2)).requires_grad_()
     y = randn(1, 2, 7, 2, seed=3).requires_grad_()
     lam = torch.tensor([0.05, 0.3], dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *x: blocked_ridge_solve(*x, block=3), (a, b, y, lam))
+    assert torch.autograd.gradcheck(lambda *x: blocked_ridge_solve(*x, solve_block=3), (a, b, y, lam))
 
 
 @pytest.mark.parametrize("ref_norm", Fm.REF_NORMS)
@@ -142,7 +142,7 @@ def test_gradcheck_through_cubit_solve_blocked(ref_norm):
     leaves = tuple(x.requires_grad_() for x in (r, v, s, lam, g))
 
     def fn(r, v, s, lam, g):
-        return cubit_solve(r, v, s=s, lam=lam, ref_scale=g, ref_norm=ref_norm, implementation="blocked", block=4)
+        return cubit_solve(r, v, s=s, lam=lam, ref_scale=g, ref_norm=ref_norm, implementation="blocked", solve_block=4)
 
     assert torch.autograd.gradcheck(fn, leaves)
 
@@ -161,7 +161,7 @@ def test_float32_at_length_1024_is_close_to_the_float64_reference(ref_norm):
     r, v, s, _, _, w = make_inputs(1, 2, 1024, 16, 16, seed=21)
     u64, grads64 = solve_and_grads("reference", r, v, s, 1e-3, 1.0, w, ref_norm=ref_norm)
     as32 = [x.float() for x in (r, v, s, w)]
-    u32, grads32 = solve_and_grads("blocked", *as32[:3], 1e-3, 1.0, as32[3], ref_norm=ref_norm, block=64)
+    u32, grads32 = solve_and_grads("blocked", *as32[:3], 1e-3, 1.0, as32[3], ref_norm=ref_norm, solve_block=64)
     assert u32.dtype == torch.float32
     for got, want in zip((u32, *grads32), (u64, *grads64)):
         assert ((got.double() - want).norm() / want.norm()).item() < 1e-5
@@ -175,9 +175,9 @@ def test_bf16_inputs_under_cpu_autocast_solve_in_float32():
     for implementation in ("reference", "blocked"):
         leaves = [x.clone().requires_grad_() for x in (q, k, v, r)]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            u = cubit_solve(leaves[3], leaves[2], lam=1e-3, implementation=implementation, block=16)
-            out = cubit_attention(*leaves, lam=1e-3, implementation=implementation, block=16)
-            out_delta = deltaformer_attention(*leaves[:3], beta, implementation=implementation, block=16)
+            u = cubit_solve(leaves[3], leaves[2], lam=1e-3, implementation=implementation, solve_block=16)
+            out = cubit_attention(*leaves, lam=1e-3, implementation=implementation, solve_block=16)
+            out_delta = deltaformer_attention(*leaves[:3], beta, implementation=implementation, solve_block=16)
         assert u.dtype == torch.float32 and out.dtype == torch.bfloat16
         grads = torch.autograd.grad(out.float().sum() + out_delta.float().sum(), leaves)
         outs[implementation] = (u, out, out_delta, *grads)
@@ -190,13 +190,13 @@ def test_blocked_is_exactly_causal_in_float64(block):
     """Changing tokens t0.. (inside a block) leaves outputs before t0 bit-identical."""
     r, v, s, q, k, _ = make_inputs(2, 2, 40, 4, 4, seed=8)
     t0 = 23
-    out = cubit_attention(q, k, v, r, s=s, lam=1e-3, implementation="blocked", block=block)
+    out = cubit_attention(q, k, v, r, s=s, lam=1e-3, implementation="blocked", solve_block=block)
     changed = [x.clone() for x in (q, k, v, r)]
     for x in changed:
         x[..., t0:, :] = randn(*x[..., t0:, :].shape, seed=99)
     s2 = s.clone()
     s2[..., t0:] = 1.7
-    out2 = cubit_attention(*changed, s=s2, lam=1e-3, implementation="blocked", block=block)
+    out2 = cubit_attention(*changed, s=s2, lam=1e-3, implementation="blocked", solve_block=block)
     assert torch.equal(out[..., :t0, :], out2[..., :t0, :])
     assert not torch.equal(out[..., t0:, :], out2[..., t0:, :])
 
@@ -223,13 +223,13 @@ def test_no_t_by_t_tensor_is_formed_or_saved():
     r.requires_grad_()
     for implementation, bound in (("reference", None), ("blocked", b * h * block * t)):
         with _LargestTensor() as spy:
-            u = cubit_solve(r, v, s=s, lam=1e-3, implementation=implementation, block=block)
+            u = cubit_solve(r, v, s=s, lam=1e-3, implementation=implementation, solve_block=block)
             u.sum().backward()
         if bound is None:
             assert spy.largest >= b * h * t * t  # the spy does see the reference's P
         else:
             assert spy.largest <= bound < b * h * t * t // 8
-    u = cubit_solve(r, v, s=s, lam=1e-3, implementation="blocked", block=block)
+    u = cubit_solve(r, v, s=s, lam=1e-3, implementation="blocked", solve_block=block)
     saved = u.grad_fn.saved_tensors
     assert len(saved) == 6
     assert max(x.numel() for x in saved) <= b * h * t * max(d, dv)
@@ -246,12 +246,12 @@ def test_auto_is_the_reference_on_cpu():
     (lambda r, v: cubit_solve(r, v, implementation="fast"), "unknown implementation 'fast'; choose one of auto, reference, blocked, triton"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", causal=False), "causal"),
     (lambda r, v: cubit_attention(r, r, v, r, implementation="blocked", causal=False), "causal"),
-    (lambda r, v: cubit_solve(r, v, implementation="blocked", block=0), "block"),
-    (lambda r, v: cubit_solve(r, v, implementation="blocked", block=2.5), "block"),
+    (lambda r, v: cubit_solve(r, v, implementation="blocked", solve_block=0), "block"),
+    (lambda r, v: cubit_solve(r, v, implementation="blocked", solve_block=2.5), "block"),
     (lambda r, v: build_mixer("cubit", 8, 2, implementation="fast"), "unknown implementation"),
     (lambda r, v: deltaformer_solve(r, v, v[..., 0], implementation="blocked", causal=False), "causal"),
     (lambda r, v: deltaformer_attention(r, r, v, v[..., 0], implementation="fast"), "unknown implementation"),
-    (lambda r, v: build_mixer("deltaformer", 8, 2, block=-1), "block"),
+    (lambda r, v: build_mixer("deltaformer", 8, 2, solve_block=-1), "block"),
 ])
 def test_bad_inputs_are_rejected(call, match):
     r, v, *_ = make_inputs(1, 2, 5, 4, 4)
@@ -270,7 +270,7 @@ def test_non_causal_keeps_the_reference_path():
 # --------------------------------------------------------------------------- #
 def delta_and_grads(implementation, k, v, beta, w, block):
     leaves = [x.detach().clone().requires_grad_() for x in (k, v, beta)]
-    u = deltaformer_solve(*leaves, implementation=implementation, block=block)
+    u = deltaformer_solve(*leaves, implementation=implementation, solve_block=block)
     return u, torch.autograd.grad((u * w).sum(), leaves)
 
 
@@ -293,7 +293,7 @@ def test_gradcheck_of_the_blocked_delta_function():
     b = randn(1, 2, 7, 3, seed=2).requires_grad_()
     y = randn(1, 2, 7, 2, seed=3).requires_grad_()
     beta = (1.0 + 0.5 * randn(1, 2, 7, seed=4)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda *x: blocked_delta_solve(*x, block=3), (a, b, y, beta))
+    assert torch.autograd.gradcheck(lambda *x: blocked_delta_solve(*x, solve_block=3), (a, b, y, beta))
 
 
 def test_blocked_deltaformer_attention_equals_reference_and_is_causal():
@@ -302,7 +302,7 @@ def test_blocked_deltaformer_attention_equals_reference_and_is_causal():
     outs = {}
     for implementation in ("reference", "blocked"):
         leaves = [x.clone().requires_grad_() for x in (q, k, v, beta)]
-        out = deltaformer_attention(*leaves, implementation=implementation, block=16)
+        out = deltaformer_attention(*leaves, implementation=implementation, solve_block=16)
         outs[implementation] = (out, *torch.autograd.grad((out * w).sum(), leaves))
     for got, want in zip(outs["blocked"], outs["reference"]):
         assert_matches(got, want)
@@ -312,7 +312,7 @@ def test_blocked_deltaformer_attention_equals_reference_and_is_causal():
         x[..., t0:, :] = randn(*x[..., t0:, :].shape, seed=98)
     beta2 = beta.clone()
     beta2[..., t0:] = -0.4
-    out2 = deltaformer_attention(*changed, beta2, implementation="blocked", block=16)
+    out2 = deltaformer_attention(*changed, beta2, implementation="blocked", solve_block=16)
     assert torch.equal(outs["blocked"][0][..., :t0, :], out2[..., :t0, :].detach())
 
 
@@ -322,7 +322,7 @@ def test_blocked_deltaformer_forms_no_t_by_t_tensor():
     k.requires_grad_()
     beta = torch.ones(b, h, t, dtype=F64)
     with _LargestTensor() as spy:
-        u = deltaformer_solve(k, v, beta, implementation="blocked", block=block)
+        u = deltaformer_solve(k, v, beta, implementation="blocked", solve_block=block)
         saved = u.grad_fn.saved_tensors
         assert len(saved) == 6 and max(x.numel() for x in saved) <= b * h * t * d
         del saved
@@ -341,7 +341,7 @@ def test_layer_with_blocked_solve_equals_reference(name):
         options["learn_lrr_bounds"] = True
     torch.manual_seed(0)
     reference = build_mixer(name, 16, 2, implementation="reference", **options).double()
-    blocked = build_mixer(name, 16, 2, implementation="blocked", block=8, **options).double()
+    blocked = build_mixer(name, 16, 2, implementation="blocked", solve_block=8, **options).double()
     blocked.load_state_dict(reference.state_dict())
     x = randn(2, 21, 16, seed=3)
     w = randn(2, 21, 16, seed=4)
@@ -357,7 +357,7 @@ def test_layer_with_blocked_solve_equals_reference(name):
 def test_deltaformer_layer_with_blocked_solve_equals_reference():
     torch.manual_seed(0)
     reference = build_mixer("deltaformer", 16, 2, implementation="reference").double()
-    blocked = build_mixer("deltaformer", 16, 2, implementation="blocked", block=8).double()
+    blocked = build_mixer("deltaformer", 16, 2, implementation="blocked", solve_block=8).double()
     blocked.load_state_dict(reference.state_dict())
     x = randn(2, 21, 16, seed=3)
     w = randn(2, 21, 16, seed=4)
@@ -372,7 +372,7 @@ def test_deltaformer_layer_with_blocked_solve_equals_reference():
 @pytest.mark.parametrize("name", ["cubit", "deltaformer"])
 def test_layer_decoding_after_a_blocked_prompt_equals_the_full_pass(name):
     torch.manual_seed(1)
-    mixer = build_mixer(name, 16, 2, implementation="blocked", block=4).double()
+    mixer = build_mixer(name, 16, 2, implementation="blocked", solve_block=4).double()
     x = randn(1, 11, 16, seed=5)
     full = mixer(x)
     cache = MixerCache()
@@ -388,8 +388,8 @@ def test_layer_decoding_after_a_blocked_prompt_equals_the_full_pass(name):
 def test_cuda_float64_blocked_equals_reference(ref_norm):
     r, v, s, _, _, w = make_inputs(2, 3, 300, 8, 8, seed=2, device="cuda")
     lam = torch.tensor([0.0, 1e-3, 0.1], dtype=F64, device="cuda")
-    u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, 1.0, w, ref_norm=ref_norm, block=64)
-    u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, 1.0, w, ref_norm=ref_norm, block=64)
+    u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, 1.0, w, ref_norm=ref_norm, solve_block=64)
+    u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, 1.0, w, ref_norm=ref_norm, solve_block=64)
     assert_matches(u_blk, u_ref)
     for got, want in zip(grads_blk, grads_ref):
         assert_matches(got, want)

@@ -613,12 +613,12 @@ def test_qk_u_stage_is_the_published_deltaformer(qkvr):
     q, k, v, _, _, beta = qkvr
     expected = _published_deltaformer(q, k, v, beta)
     torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk"), expected, atol=1e-12, rtol=0)
-    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk", implementation="blocked", block=4),
+    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk", implementation="blocked", solve_block=4),
                                expected, atol=1e-12, rtol=0)
     # "kk" (the default) is the same recurrence with keys in place of queries, and differs from "qk"
     kk = _published_deltaformer(q, k, v, beta, rows=k)
     torch.testing.assert_close(deltaformer_attention(q, k, v, beta), kk, atol=1e-12, rtol=0)
-    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, implementation="blocked", block=4), kk,
+    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, implementation="blocked", solve_block=4), kk,
                                atol=1e-12, rtol=0)
     assert (expected - kk).abs().amax() > 1e-3
 

@@ -90,13 +90,13 @@ def assert_close_to_reference(make_fn, leaves, w, tol=F32_TOL):
 def cubit_fn(implementation, ref_norm="one-side", ref_scale=4.0):
     def fn(q, k, v, r, s, lam):
         return cubit_attention(q, k, v, r, s=s, lam=lam, ref_scale=ref_scale, ref_norm=ref_norm,
-                               implementation=implementation, block=32)
+                               implementation=implementation, solve_block=32)
     return fn
 
 
 def delta_fn(implementation, u_stage="kk"):
     def fn(q, k, v, beta):
-        return deltaformer_attention(q, k, v, beta, u_stage=u_stage, implementation=implementation, block=32)
+        return deltaformer_attention(q, k, v, beta, u_stage=u_stage, implementation=implementation, solve_block=32)
     return fn
 
 
@@ -137,7 +137,7 @@ def test_cubit_solve_without_lrr_and_with_a_float_lambda():
     (_, _, v, r, _, _), w = cubit_case(2, 2, 81, 16, 16, seed=5)
 
     def solve(implementation):
-        return lambda r_, v_: cubit_solve(r_, v_, lam=0.05, implementation=implementation, block=32)
+        return lambda r_, v_: cubit_solve(r_, v_, lam=0.05, implementation=implementation, solve_block=32)
 
     assert_close_to_reference(solve, [r, v], w)
 

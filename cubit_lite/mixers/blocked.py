@@ -65,14 +65,14 @@ DEFAULT_BLOCK = 64
 """Rows per block of the forward substitution."""
 
 
-def _diagonal_pieces(block: int, t: int, like: Tensor, strict: bool = False) -> tuple[Tensor, Tensor]:
+def _diagonal_pieces(solve_block: int, t: int, like: Tensor, strict: bool = False) -> tuple[Tensor, Tensor]:
     """The masked-out part of a diagonal block and its identity, made once per call.
 
     Returns ``(hidden, eye)``, both ``(n, n)`` with ``n = min(block, t)``: ``hidden`` is
     True where ``j > i`` (``j >= i`` if strict). The last, shorter block uses their
     top-left corner, which is the same pattern.
     """
-    n = min(block, t)
+    n = min(solve_block, t)
     hidden = ~torch.ones(n, n, dtype=torch.bool, device=like.device).tril(-1 if strict else 0)
     return hidden, torch.eye(n, dtype=like.dtype, device=like.device)
 
@@ -106,16 +106,16 @@ class _BlockedRidgeSolve(torch.autograd.Function):
     """``U = (rowsoftmax_causal(a bᵀ) + diag(λ_h) I)⁻¹ Y``; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int) -> Tensor:
+    def forward(ctx, a: Tensor, b: Tensor, y: Tensor, lam: Tensor, solve_block: int) -> Tensor:
         # a, b: (B, H, T, D); y: (B, H, T, Dv); lam: (H,); all in the work dtype.
         with torch.autocast(device_type=a.device.type, enabled=False):
             t = a.shape[-2]
             lam4 = lam.view(1, -1, 1, 1)
             u = torch.empty_like(y)
             lse = torch.empty(a.shape[:3], dtype=a.dtype, device=a.device)  # (B, H, T)
-            hidden, eye = _diagonal_pieces(block, t, a)
-            for i0 in range(0, t, block):
-                i1 = min(i0 + block, t)
+            hidden, eye = _diagonal_pieces(solve_block, t, a)
+            for i0 in range(0, t, solve_block):
+                i1 = min(i0 + solve_block, t)
                 n = i1 - i0
                 p = _row_strip(a, b, i0, i1, hidden, lse)  # P_i: (B, H, n, i1)
                 rhs = y[..., i0:i1, :]
@@ -123,7 +123,7 @@ class _BlockedRidgeSolve(torch.autograd.Function):
                     rhs = rhs - p[..., :i0] @ u[..., :i0, :]  # Y_i − P_{i,<i0} U_{<i0}
                 diag = p[..., i0:] + lam4 * eye[:n, :n]  # P_ii + λI
                 u[..., i0:i1, :] = torch.linalg.solve_triangular(diag, rhs, upper=False)
-        ctx.block = block
+        ctx.solve_block = solve_block
         ctx.save_for_backward(a, b, y, u, lse, lam)
         return u
 
@@ -131,7 +131,7 @@ class _BlockedRidgeSolve(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_u: Tensor):
         a, b, y, u, lse, lam = ctx.saved_tensors
-        block = ctx.block
+        solve_block = ctx.solve_block
         with torch.autocast(device_type=a.device.type, enabled=False):
             grad_u = grad_u.to(u.dtype)
             t = a.shape[-2]
@@ -140,9 +140,9 @@ class _BlockedRidgeSolve(torch.autograd.Function):
             c = torch.zeros(a.shape[:3], dtype=a.dtype, device=a.device)  # c_t = dY_t · (y_t − λ u_t)
             da = torch.zeros_like(a)
             db = torch.zeros_like(b)
-            hidden, eye = _diagonal_pieces(block, t, a)
-            for i0 in reversed(range(0, t, block)):
-                i1 = min(i0 + block, t)
+            hidden, eye = _diagonal_pieces(solve_block, t, a)
+            for i0 in reversed(range(0, t, solve_block)):
+                i1 = min(i0 + solve_block, t)
                 n = i1 - i0
                 b_i = b[..., i0:i1, :]  # (B, H, n, D)
                 p = _column_strip(a, b_i, i0, hidden, lse)  # P_{≥i0, i}: (B, H, T − i0, n)
@@ -162,7 +162,7 @@ class _BlockedRidgeSolve(torch.autograd.Function):
         return da, db, dy, grad_lam if ctx.needs_input_grad[3] else None, None
 
 
-def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
+def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, solve_block: int = DEFAULT_BLOCK) -> Tensor:
     """``U = (P + λI)⁻¹ Y`` with ``P = rowsoftmax_causal(a bᵀ)``, never forming ``P``.
 
     Args:
@@ -170,13 +170,13 @@ def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, block: int
             the logits are ``ℓ_ij = a_i · b_j``.
         y: right-hand side ``(B, H, T, Dv)``.
         lam: ``λ >= 0`` per head, shape ``(H,)`` (may require grad).
-        block: rows per block (``T`` need not be a multiple).
+        solve_block: rows per block (``T`` need not be a multiple).
 
     All tensors must share one floating dtype (the solve's); returns ``U`` of shape
     ``(B, H, T, Dv)`` in it. Differentiable in ``a``, ``b``, ``y`` and ``lam`` through a
     custom backward that saves ``O(T·D)`` tensors only.
     """
-    return _BlockedRidgeSolve.apply(a, b, y, lam, int(block))
+    return _BlockedRidgeSolve.apply(a, b, y, lam, int(solve_block))
 
 
 def reference_rows(r: Tensor, ref_norm: str, eps: float) -> Tensor:
@@ -222,7 +222,7 @@ def reference_factors(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[
 
 
 def cubit_blocked_solve(
-    r: Tensor, y: Tensor, lam, ref_scale, ref_norm: str, eps: float, block: int = DEFAULT_BLOCK
+    r: Tensor, y: Tensor, lam, ref_scale, ref_norm: str, eps: float, solve_block: int = DEFAULT_BLOCK
 ) -> Tensor:
     """Cubit's causal ``U = (P + λI)⁻¹ Y`` from the references ``r`` ``(B, H, T, Dr)``.
 
@@ -236,7 +236,7 @@ def cubit_blocked_solve(
     else:
         lam_h = torch.full((heads,), float(lam), dtype=r.dtype, device=r.device)
     a, b = reference_factors(r, ref_scale, ref_norm, eps)
-    return blocked_ridge_solve(a.contiguous(), b.contiguous(), y.contiguous(), lam_h, block)
+    return blocked_ridge_solve(a.contiguous(), b.contiguous(), y.contiguous(), lam_h, solve_block)
 
 
 class _BlockedDeltaSolve(torch.autograd.Function):
@@ -248,16 +248,16 @@ class _BlockedDeltaSolve(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, y: Tensor, beta: Tensor, block: int) -> Tensor:
+    def forward(ctx, a: Tensor, b: Tensor, y: Tensor, beta: Tensor, solve_block: int) -> Tensor:
         # a, b: (B, H, T, D); y: (B, H, T, Dv); beta: (B, H, T); all in the work dtype.
         with torch.autocast(device_type=a.device.type, enabled=False):
             t = a.shape[-2]
             u = torch.empty_like(y)
             h = torch.empty_like(y)  # L U
             lse = torch.empty(a.shape[:3], dtype=a.dtype, device=a.device)
-            hidden, eye = _diagonal_pieces(block, t, a, strict=True)
-            for i0 in range(0, t, block):
-                i1 = min(i0 + block, t)
+            hidden, eye = _diagonal_pieces(solve_block, t, a, strict=True)
+            for i0 in range(0, t, solve_block):
+                i1 = min(i0 + solve_block, t)
                 n = i1 - i0
                 p = _row_strip(a, b, i0, i1, hidden, lse, empty_rows=i0 == 0)  # L_i; L_1 = 0
                 beta_i = beta[..., i0:i1, None]  # (B, H, n, 1)
@@ -267,7 +267,7 @@ class _BlockedDeltaSolve(torch.autograd.Function):
                                                     unitriangular=True)
                 u[..., i0:i1, :] = u_i
                 h[..., i0:i1, :] = past + p[..., i0:] @ u_i
-        ctx.block = block
+        ctx.solve_block = solve_block
         ctx.save_for_backward(a, b, beta, u, h, lse)
         return u
 
@@ -275,7 +275,7 @@ class _BlockedDeltaSolve(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_u: Tensor):
         a, b, beta, u, h, lse = ctx.saved_tensors
-        block = ctx.block
+        solve_block = ctx.solve_block
         with torch.autocast(device_type=a.device.type, enabled=False):
             grad_u = grad_u.to(u.dtype)
             t = a.shape[-2]
@@ -283,9 +283,9 @@ class _BlockedDeltaSolve(torch.autograd.Function):
             c = torch.zeros(a.shape[:3], dtype=a.dtype, device=a.device)  # c_t = dY_t · h_t
             da = torch.zeros_like(a)
             db = torch.zeros_like(b)
-            hidden, eye = _diagonal_pieces(block, t, a, strict=True)
-            for i0 in reversed(range(0, t, block)):
-                i1 = min(i0 + block, t)
+            hidden, eye = _diagonal_pieces(solve_block, t, a, strict=True)
+            for i0 in reversed(range(0, t, solve_block)):
+                i1 = min(i0 + solve_block, t)
                 n = i1 - i0
                 b_i = b[..., i0:i1, :]
                 p = _column_strip(a, b_i, i0, hidden, lse)  # L_{≥i0, i}: (B, H, T − i0, n)
@@ -304,20 +304,20 @@ class _BlockedDeltaSolve(torch.autograd.Function):
         return da, db, dy, -c, None
 
 
-def blocked_delta_solve(a: Tensor, b: Tensor, y: Tensor, beta: Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
+def blocked_delta_solve(a: Tensor, b: Tensor, y: Tensor, beta: Tensor, solve_block: int = DEFAULT_BLOCK) -> Tensor:
     """``U = (I + diag(β) L)⁻¹ Y`` with ``L = rowsoftmax_{j<i}(a bᵀ)``, never forming ``L``.
 
     Args:
         a, b: ``(B, H, T, D)``, logits ``a_i · b_j``; y: ``(B, H, T, Dv)``;
-        beta: ``(B, H, T)``; block: rows per block.
+        beta: ``(B, H, T)``; solve_block: rows per block.
 
     One floating dtype for all; returns ``U`` ``(B, H, T, Dv)``. Saves ``a, b, β, U,
     L U`` and the row log-sum-exp for backward (``O(T·D)``).
     """
-    return _BlockedDeltaSolve.apply(a, b, y, beta, int(block))
+    return _BlockedDeltaSolve.apply(a, b, y, beta, int(solve_block))
 
 
-def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, block: int = DEFAULT_BLOCK, *,
+def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, solve_block: int = DEFAULT_BLOCK, *,
                               rows: Tensor | None = None) -> Tensor:
     """DeltaFormer's causal ``(I + diag(β) L) U = V`` with ``L`` from ``k_i · k_j / √D``
     (or ``rows_i · k_j / √D``: ``rows = q`` is the ``"qk"`` u-stage).
@@ -326,4 +326,4 @@ def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, block: int = D
     already in the work dtype.
     """
     a = ((k if rows is None else rows) / math.sqrt(k.shape[-1])).contiguous()
-    return blocked_delta_solve(a, k.contiguous(), v.contiguous(), beta.contiguous(), block)
+    return blocked_delta_solve(a, k.contiguous(), v.contiguous(), beta.contiguous(), solve_block)

@@ -180,7 +180,7 @@ def _check_cubit_options(lam: PerHead, ref_scale: PerHead, ref_norm: str, *, hea
     _check_ref_norm(ref_norm)
 
 
-def _check_implementation(implementation: str, causal: bool, block: int) -> None:
+def _check_implementation(implementation: str, causal: bool, solve_block: int) -> None:
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
     if implementation in ("blocked", "triton") and not causal:
@@ -188,8 +188,8 @@ def _check_implementation(implementation: str, causal: bool, block: int) -> None
             f"implementation={implementation!r} solves the causal (lower-triangular) system only; "
             "use implementation='reference' (or 'auto') with causal=False"
         )
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"block (rows per block of the blocked solve) must be a positive integer; got {block!r}")
+    if isinstance(solve_block, bool) or not isinstance(solve_block, int) or solve_block < 1:
+        raise ValueError(f"solve_block (rows per block of the blocked solve) must be a positive integer; got {solve_block!r}")
 
 
 AUTO_PICKS_TRITON = True
@@ -435,7 +435,7 @@ def _cubit_solve(
     ref_norm: str,
     causal: bool,
     implementation: str = "reference",
-    block: int = 64,
+    solve_block: int = 64,
 ) -> Tensor:
     work = _solve_dtype(r, v)
     path = _resolve_implementation(implementation, r.device, causal, work)
@@ -444,7 +444,7 @@ def _cubit_solve(
         r, v = r.to(work), v.to(work)
         rhs = v if s is None else s.to(work).unsqueeze(-1) * v  # S V: (B, H, T, Dv)
         if path == "blocked":
-            return cubit_blocked_solve(r, rhs, lam, ref_scale, ref_norm, EPS, block)
+            return cubit_blocked_solve(r, rhs, lam, ref_scale, ref_norm, EPS, solve_block)
         if path == "triton":
             alpha, beta = reference_scales(r, ref_scale, ref_norm, EPS)  # ℓ_tj = α_t β_j r_t · r_j
             ones = torch.ones(r.shape[:3], dtype=work, device=r.device)
@@ -464,7 +464,7 @@ def cubit_solve(
     ref_norm: str = "one-side",
     causal: bool = True,
     implementation: str = "auto",
-    block: int = 64,
+    solve_block: int = 64,
 ) -> Tensor:
     """Cubit's value stage ``U = (P + λI)⁻¹ S V`` (§3.1).
 
@@ -487,7 +487,7 @@ def cubit_solve(
             never form ``P`` (blocked forward substitution, in PyTorch or as Triton
             kernels) and need ``causal=True``; ``"auto"`` is ``"reference"`` for now
             (see :data:`IMPLEMENTATIONS`).
-        block: rows per block of the ``"blocked"`` solve (``T`` need not be a
+        solve_block: rows per block of the ``"blocked"`` solve (``T`` need not be a
             multiple; the Triton kernels use their own block of 64).
 
     Returns:
@@ -499,8 +499,8 @@ def cubit_solve(
     if s is not None:
         _check_per_token("s", s, v)
     _check_cubit_options(lam, ref_scale, ref_norm, heads=v.shape[1])
-    _check_implementation(implementation, causal, block)
-    return _cubit_solve(r, v, s, lam, ref_scale, ref_norm, causal, implementation, block)
+    _check_implementation(implementation, causal, solve_block)
+    return _cubit_solve(r, v, s, lam, ref_scale, ref_norm, causal, implementation, solve_block)
 
 
 def cubit_attention(
@@ -515,7 +515,7 @@ def cubit_attention(
     ref_norm: str = "one-side",
     causal: bool = True,
     implementation: str = "auto",
-    block: int = 64,
+    solve_block: int = 64,
 ) -> Tensor:
     """Cubit: ``O = A (P + λI)⁻¹ S V`` (the paper's eq. 13; §3).
 
@@ -526,7 +526,7 @@ def cubit_attention(
     Args:
         q, k: ``(B, H, T, D)``; v: ``(B, H, T, Dv)``; r: ``(B, H, T, Dr)`` (``r = k``
             is the Cubit-Share ablation).
-        s, lam, ref_scale, ref_norm, causal, implementation, block: as in
+        s, lam, ref_scale, ref_norm, causal, implementation, solve_block: as in
             :func:`cubit_solve`.
 
     Returns:
@@ -536,7 +536,7 @@ def cubit_attention(
     if q.shape[2] != k.shape[2]:
         raise ValueError(f"Cubit needs one query per token; got {q.shape[2]} queries and {k.shape[2]} keys")
     u = cubit_solve(r, v, s=s, lam=lam, ref_scale=ref_scale, ref_norm=ref_norm, causal=causal,
-                    implementation=implementation, block=block)
+                    implementation=implementation, solve_block=solve_block)
     return _softmax_attention(q, k, u.to(v.dtype), causal, None)
 
 
@@ -660,7 +660,7 @@ def _delta_solve(l_matrix: Tensor, beta: Tensor, v: Tensor, causal: bool) -> Ten
 
 
 def _deltaformer_solve(
-    k: Tensor, v: Tensor, beta: Tensor, causal: bool, implementation: str = "reference", block: int = 64,
+    k: Tensor, v: Tensor, beta: Tensor, causal: bool, implementation: str = "reference", solve_block: int = 64,
     q: Tensor | None = None,
 ) -> Tensor:
     work = _solve_dtype(k, v)
@@ -670,7 +670,7 @@ def _deltaformer_solve(
         k, v, beta = k.to(work), v.to(work), beta.to(work)
         rows = k if q is None else q.to(work)  # the u-stage logits are rows_t · k_j / √D
         if path == "blocked":
-            return deltaformer_blocked_solve(k, v, beta, block, rows=rows)  # never forms L
+            return deltaformer_blocked_solve(k, v, beta, solve_block, rows=rows)  # never forms L
         if path == "triton":
             ones = torch.ones(k.shape[:3], dtype=work, device=k.device)
             scale = ones / math.sqrt(k.shape[-1])
@@ -680,7 +680,7 @@ def _deltaformer_solve(
 
 def deltaformer_solve(
     k: Tensor, v: Tensor, beta: Tensor, *, q: Tensor | None = None, causal: bool = True,
-    implementation: str = "auto", block: int = 64,
+    implementation: str = "auto", solve_block: int = 64,
 ) -> Tensor:
     """DeltaFormer's value stage: solve ``(I + diag(β) L) U = V`` (§4).
 
@@ -694,7 +694,7 @@ def deltaformer_solve(
         q: queries ``(B, H, T, D)`` for the ``"qk"`` u-stage, or None (``"kk"``).
         implementation: one of :data:`IMPLEMENTATIONS`, as in :func:`cubit_solve`
             (``"blocked"``/``"triton"``: blocked forward substitution that never
-            forms ``L``, causal only); block: rows per block of ``"blocked"``.
+            forms ``L``, causal only); solve_block: rows per block of ``"blocked"``.
 
     Returns:
         ``U`` of shape ``(B, H, T, Dv)``.
@@ -706,13 +706,13 @@ def deltaformer_solve(
         _check_qk(q, k)
         _check_tokens("q and k", q, k)
     _check_per_token("beta", beta, v)
-    _check_implementation(implementation, causal, block)
-    return _deltaformer_solve(k, v, beta, causal, implementation, block, q)
+    _check_implementation(implementation, causal, solve_block)
+    return _deltaformer_solve(k, v, beta, causal, implementation, solve_block, q)
 
 
 def deltaformer_attention(
     q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, u_stage: str = "kk", causal: bool = True,
-    implementation: str = "auto", block: int = 64,
+    implementation: str = "auto", solve_block: int = 64,
 ) -> Tensor:
     """DeltaFormer: ``O = A U`` with ``(I + diag(β) L) U = V`` (§4).
 
@@ -720,7 +720,7 @@ def deltaformer_attention(
         q, k: ``(B, H, T, D)``; v: ``(B, H, T, Dv)``; beta: ``(B, H, T)``.
         u_stage: one of :data:`U_STAGES`: ``L`` from ``k_i · k_j`` (``"kk"``, default)
             or from ``q_i · k_j`` (``"qk"``, the published DeltaFormer).
-        implementation, block: as in :func:`deltaformer_solve`.
+        implementation, solve_block: as in :func:`deltaformer_solve`.
 
     Returns:
         ``O`` of shape ``(B, H, T, Dv)`` in ``v``'s dtype.
@@ -728,7 +728,7 @@ def deltaformer_attention(
     _check_qkv(q, k, v, causal=causal)
     _check_u_stage(u_stage)
     u = deltaformer_solve(k, v, beta, q=q if u_stage == "qk" else None, causal=causal,
-                          implementation=implementation, block=block)
+                          implementation=implementation, solve_block=solve_block)
     return _softmax_attention(q, k, u.to(v.dtype), causal, None)
 
 

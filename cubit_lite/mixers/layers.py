@@ -213,7 +213,7 @@ class CubitMixer(MultiHeadMixer):
         implementation: how the causal solve runs, one of
             :data:`~cubit_lite.mixers.functional.IMPLEMENTATIONS` (default ``"auto"``);
             ``"blocked"`` never forms ``P`` (:mod:`cubit_lite.mixers.blocked`).
-        block: rows per block of the blocked solve (default 64).
+        solve_block: rows per block of the blocked solve (default 64).
     """
 
     name = "cubit"
@@ -236,14 +236,14 @@ class CubitMixer(MultiHeadMixer):
         ref_norm: str = "one-side",
         rotate_references: bool = True,
         implementation: str = "auto",
-        block: int = 64,
+        solve_block: int = 64,
     ) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
         if not isinstance(rotate_references, bool):
             raise ValueError(f"rotate_references must be True or False; got {rotate_references!r}")
         self.rotate_references = rotate_references
-        Fm._check_implementation(implementation, True, block)
-        self.implementation, self.block = implementation, block
+        Fm._check_implementation(implementation, True, solve_block)
+        self.implementation, self.solve_block = implementation, solve_block
         Fm._check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
         Fm._check_per_head("ref_scale", ref_scale, n_heads, allow_zero=False)
         Fm._check_ref_norm(ref_norm)
@@ -319,7 +319,7 @@ class CubitMixer(MultiHeadMixer):
     def mix(self, x, q, k, v, cache):
         r, s = self.references(x, k), self.scales(x)
         u = Fm._cubit_solve(r, v, s, self.lam, self.ref_scale, self.ref_norm, True,
-                            self.implementation, self.block)  # (B, H, T, D), fp32
+                            self.implementation, self.solve_block)  # (B, H, T, D), fp32
         if cache is not None:
             cache.extend(k=k, u=u, **self._cached_references(r))
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
@@ -352,18 +352,18 @@ class DeltaFormerMixer(MultiHeadMixer):
     ``u_stage`` names how ``L`` is formed (:data:`~cubit_lite.mixers.functional.U_STAGES`):
     ``"kk"`` (default, ``k_i · k_j``, as flash-linear-attention's layer) or ``"qk"``
     (``q_i · k_j``, the published DeltaFormer and fla's op). Results must say which.
-    ``implementation`` and ``block`` choose the solve, as for :class:`CubitMixer`.
+    ``implementation`` and ``solve_block`` choose the solve, as for :class:`CubitMixer`.
     """
 
     name = "deltaformer"
 
     def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
                  rotary: bool = False, beta_init: float = 1.0, u_stage: str = "kk", implementation: str = "auto",
-                 block: int = 64) -> None:
+                 solve_block: int = 64) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
         Fm._check_u_stage(u_stage)
-        Fm._check_implementation(implementation, True, block)
-        self.u_stage, self.implementation, self.block = u_stage, implementation, block
+        Fm._check_implementation(implementation, True, solve_block)
+        self.u_stage, self.implementation, self.solve_block = u_stage, implementation, solve_block
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
         nn.init.constant_(self.beta.bias, float(beta_init))
@@ -375,7 +375,7 @@ class DeltaFormerMixer(MultiHeadMixer):
 
     def mix(self, x, q, k, v, cache):
         rows = q if self.u_stage == "qk" else None
-        u = Fm._deltaformer_solve(k, v, self.betas(x), True, self.implementation, self.block, rows)
+        u = Fm._deltaformer_solve(k, v, self.betas(x), True, self.implementation, self.solve_block, rows)
         if cache is not None:
             cache.extend(k=k, u=u)
         return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
