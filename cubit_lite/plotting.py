@@ -159,8 +159,9 @@ def weight_heatmap(
     """Show a smoother's ``(n_query, n_train)`` weight matrix as an image.
 
     Rows are queries (vertical axis, growing downwards like a matrix), columns
-    training points, each drawn at its own input ``x`` (the inputs must be sorted). ``signed=True`` uses a diverging colour map centred on zero, for weights
-    that can be negative (the KRR equivalent kernel); otherwise a sequential map.
+    training points, each drawn at its own input ``x`` (the inputs must be sorted).
+    ``signed=True`` uses a diverging colour map centred on zero, for weights that can
+    be negative (the KRR equivalent kernel); otherwise a sequential map.
     Returns the mesh, for a colour bar.
     """
     weights = np.asarray(weights)

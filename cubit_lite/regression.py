@@ -570,7 +570,9 @@ def prefix_kernel_ridge(x_train, y_train, x_query=None, *, lam: float, bandwidth
     return (y_hat, weights) if return_weights else y_hat
 
 
-def triangular_kernel_ridge(x_train, y_train, x_query=None, *, lam: float, bandwidth: float, return_weights: bool = False):
+def triangular_kernel_ridge(
+    x_train, y_train, x_query=None, *, lam: float, bandwidth: float, return_weights: bool = False
+):
     """Cubit's triangular surrogate for causal KRR, in one dimension.
 
     ``P`` is the causal Gaussian NW weight matrix of the stream against itself

@@ -76,7 +76,7 @@ class Table:
         widths = [max(len(line[i]) for line in [self.header, *self.rows]) for i in range(len(self.header))]
 
         def line(cells):
-            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
 
         lines = ([self.caption, ""] if self.caption else []) + [line(self.header), line(["-" * w for w in widths])]
         return "\n".join(lines + [line(row) for row in self.rows])

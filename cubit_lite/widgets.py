@@ -168,7 +168,7 @@ def static_slider(
     alt = alt or f"Figure for {description} = {{}}"
     frames = [
         widgets.HTML(value=_png_html(figure_to_png(make_figure(v), dpi), alt.format(label), dpi))
-        for v, label in zip(values, labels)
+        for v, label in zip(values, labels, strict=True)
     ]
     stack = widgets.Stack(children=frames, selected_index=index)
     slider = _selection_slider(labels, index, description)
