@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     for item in args.export:
         mixer, seed = item.split(":")
-        export_weights(args.runs / f"{mixer}-s{seed}" / "best.pt", args.summary.parent / f"{args.name}-{mixer}-s{seed}.pt")
+        export_weights(args.runs / f"{mixer}-s{seed}" / "best.pt",
+                       args.summary.parent / f"{args.name}-{mixer}-s{seed}.pt")
     print(f"wrote {args.summary}")
     return result
 

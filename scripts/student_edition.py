@@ -1,6 +1,7 @@
 """Write the student edition of the book's notebooks: every exercise kept, every solution removed.
 
-    python scripts/student_edition.py                    # every notebook in _toc.yml -> _build/student/ and _build/student.zip
+    python scripts/student_edition.py                    # every notebook in _toc.yml ->
+                                                         #   _build/student/ and _build/student.zip
     python scripts/student_edition.py --out handout book/01_nadaraya_watson.ipynb
     python scripts/student_edition.py --check            # only check that every solution is well formed
 
@@ -54,7 +55,12 @@ DIRECTIVE = re.compile(r"^\{(?P<name>[A-Za-z0-9_:+-]+)\}\s*(?P<argument>.*)$")
 SOLUTION_DIRECTIVES = ("solution", "solution-start", "solution-end")
 ANY_SOLUTION = re.compile(r"\{solution(?:-start|-end)?\}")
 # An exercise's first line and its options (``:label:`` among them), as sphinx-exercise writes them.
-EXERCISE = re.compile(r"^ {0,3}(`{3,}|~{3,}|:{3,})\{exercise(?:-start)?\}[^\n]*\n(?:[ \t]*:[^\n]*\n)*?[ \t]*:label:[ \t]*(\S+)", re.M)
+EXERCISE = re.compile(
+    r"^ {0,3}(`{3,}|~{3,}|:{3,})\{exercise(?:-start)?\}[^\n]*\n"  # the opening fence and its line
+    r"(?:[ \t]*:[^\n]*\n)*?"  # options before the label
+    r"[ \t]*:label:[ \t]*(\S+)",
+    re.M,
+)
 
 
 # The full edition's exercise introductions say where the solutions are ("Solutions are folded
@@ -111,7 +117,8 @@ def _blocks(lines: list[str]) -> list[Block]:
         end = len(lines)
         for j in range(i + 1, len(lines)):
             closing = FENCE.match(lines[j])
-            if closing and not closing["info"] and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence):
+            if (closing and not closing["info"] and closing["fence"][0] == fence[0]
+                    and len(closing["fence"]) >= len(fence)):
                 end = j + 1
                 break
         blocks.append(Block(i, end, directive["name"] if directive else None,
@@ -133,7 +140,9 @@ def _where(path: Path | str, index: int, cell) -> str:
     return f"{_shown(path)}: cell {index} (counting from 0, starting {first[:60]!r})"
 
 
-def remove_solutions(nb: nbformat.NotebookNode, path: Path | str = "<notebook>") -> tuple[nbformat.NotebookNode, Report]:
+def remove_solutions(
+    nb: nbformat.NotebookNode, path: Path | str = "<notebook>"
+) -> tuple[nbformat.NotebookNode, Report]:
     """A copy of ``nb`` without solutions (see the module docstring); ``nb`` is not changed.
 
     Cells outside every solution are kept exactly as they are (outputs aside: see
@@ -166,7 +175,8 @@ def remove_solutions(nb: nbformat.NotebookNode, path: Path | str = "<notebook>")
             elif block.directive == "solution-end":
                 if inside is None:
                     raise SolutionFormatError(
-                        f"{_where(path, index, cell)}: ```{{solution-end}} without a matching ```{{solution-start}} before it")
+                        f"{_where(path, index, cell)}: ```{{solution-end}} without a matching "
+                        "```{solution-start} before it")
                 inside = None
             else:  # a single ```{solution} LABEL``` block
                 if inside is not None:
@@ -196,7 +206,8 @@ def remove_solutions(nb: nbformat.NotebookNode, path: Path | str = "<notebook>")
     report.cells_out = len(kept)
     report.exercises = exercise_labels(student)
     if report.exercises != exercise_labels(nb):
-        raise SolutionFormatError(f"{_shown(path)}: an exercise was lost with the solutions; is an exercise inside a solution?")
+        raise SolutionFormatError(
+            f"{_shown(path)}: an exercise was lost with the solutions; is an exercise inside a solution?")
     return student, report
 
 
@@ -313,7 +324,8 @@ def build(sources: list[Path], out: Path | None, zip_path: Path | None, root: Pa
     names = [s.name for s in sources]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise SolutionFormatError(f"two notebooks would have the same name in the student edition: {', '.join(duplicates)}")
+        raise SolutionFormatError(
+            f"two notebooks would have the same name in the student edition: {', '.join(duplicates)}")
     if out is not None:
         clash = [s for s in sources if s.resolve().parent == out.resolve()]
         if clash:
@@ -330,7 +342,7 @@ def build(sources: list[Path], out: Path | None, zip_path: Path | None, root: Pa
         for old in out.glob("*.ipynb"):  # stale copies from an earlier run (a chapter renamed)
             if old.name not in made and METADATA_KEY in nbformat.read(old, as_version=4).metadata:
                 old.unlink()
-        for (name, nb), report in zip(made.items(), reports):
+        for (name, nb), report in zip(made.items(), reports, strict=True):
             nbformat.write(nb, out / name)
             log(f"wrote {_shown(out / name)}: {report.line()}")
     if zip_path is not None:

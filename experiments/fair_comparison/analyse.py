@@ -35,7 +35,7 @@ BINS = ((1, 256), (257, 1024), (1025, 2048), (2049, 4096))
 def log_bins(t: int) -> list[tuple[int, int]]:
     """Bins of positions 1..t that double in length: (1, 1), (2, 2), (3, 4), (5, 8), ..., (t/2 + 1, t)."""
     edges = [2**k for k in range(t.bit_length())]
-    return [(1, 1)] + [(lo + 1, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    return [(1, 1)] + [(lo + 1, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def t_interval(values: list[float], level: float = 0.95) -> dict:

@@ -60,11 +60,13 @@ def validation_prompts():
 
 
 def evaluation_prompts(noise: float, index: int):
-    return sample_prompts(512, N_POINTS, GPPrior(noise=(noise, noise)), generator=torch.Generator().manual_seed(1000 + index))
+    generator = torch.Generator().manual_seed(1000 + index)
+    return sample_prompts(512, N_POINTS, GPPrior(noise=(noise, noise)), generator=generator)
 
 
 def tuning_prompts(noise: float, index: int):
-    return sample_prompts(256, N_POINTS, GPPrior(noise=(noise, noise)), generator=torch.Generator().manual_seed(2000 + index))
+    generator = torch.Generator().manual_seed(2000 + index)
+    return sample_prompts(256, N_POINTS, GPPrior(noise=(noise, noise)), generator=generator)
 
 
 def deviation(pred: torch.Tensor, prompts) -> float:
@@ -262,9 +264,10 @@ def analyse(args) -> None:
     contrasts = {}
     for mixer in ARMS[1:]:
         contrasts[f"{mixer} - transformer"] = {
-            "overall": t_interval([a["D"] - b["D"] for a, b in zip(models[mixer], models["transformer"])]),
+            "overall": t_interval([a["D"] - b["D"] for a, b in zip(models[mixer], models["transformer"], strict=True)]),
             "by_noise": {s: t_interval([a["D_by_noise"][s] - b["D_by_noise"][s]
-                                        for a, b in zip(models[mixer], models["transformer"])]) for s in sets}}
+                                        for a, b in zip(models[mixer], models["transformer"], strict=True)])
+                         for s in sets}}
     primary = contrasts["cubit - transformer"]["overall"]
     verdict = ("Cubit tracks the GP mean more closely" if primary["high"] < 0 else
                "attention tracks the GP mean more closely" if primary["low"] > 0 else
