@@ -6,8 +6,8 @@ contents twice, in a light and in a dark colour scheme. Every request that is no
 local server is aborted and recorded: a page that tries to reach a CDN fails. Each visit
 waits for MathJax and the widgets, records what a reader would notice (errors, failed
 loads, raw TeX, dead widgets, broken images), moves every static slider and answers the
-first question of every self-check quiz (light) or samples the figures' pixels (dark), and writes a full-page screenshot to
-``test-artifacts/screenshots/`` (``<page>-light.png``, ``<page>-dark.png``). The tests
+first question of every self-check quiz (light) or samples the figures' pixels (dark), and
+writes a full-page screenshot to ``test-artifacts/screenshots/`` (``<page>-light.png``, ``<page>-dark.png``). The tests
 then read these reports, one assertion per concern and page.
 """
 

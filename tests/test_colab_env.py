@@ -95,7 +95,8 @@ def find_python(version: str) -> str | None:
     candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
     candidates.append(shutil.which(f"python{version}"))  # pyenv's shim answers even where it cannot run it
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                               capture_output=True, text=True)
         if probe.returncode == 0 and probe.stdout.strip() == str(tuple(map(int, version.split(".")))):
             return candidate
     return None
@@ -115,7 +116,8 @@ def need_python(version: str) -> str:
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     done = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(f"{' '.join(map(str, command))} failed ({done.returncode}):\n"
+                    f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
 
 
@@ -150,7 +152,8 @@ def cubit_lite_wheel(tmp_path_factory) -> Path:
     """A wheel built from a clean copy of what the package is made of (no stale build/ can reach it)."""
     base = tmp_path_factory.mktemp("wheel")
     source = clean_copy(base / "source")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(base), str(source)])
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+          "-w", str(base), str(source)])
     (wheel,) = base.glob("cubit_lite-*.whl")
     return wheel
 
@@ -164,7 +167,10 @@ def colab_env(request, tmp_path_factory, cubit_lite_wheel) -> dict:
     """
     name = request.param
     base = tmp_path_factory.mktemp(name)
-    python_for_venv = need_python("3.13") if name == "colab-py3.13" else getattr(sys, "_base_executable", sys.executable)
+    if name == "colab-py3.13":
+        python_for_venv = need_python("3.13")
+    else:
+        python_for_venv = getattr(sys, "_base_executable", sys.executable)
     _run([python_for_venv, "-m", "venv", str(base / "venv")])
     py = base / "venv" / "bin" / "python"
     pip = [str(py), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
@@ -198,7 +204,8 @@ def colab_env(request, tmp_path_factory, cubit_lite_wheel) -> dict:
 def test_the_environment_is_colab_shaped(colab_env):
     """Colab's pins (3.13) or ipywidgets 7 (3.11); cubit_lite from the wheel, not from this checkout."""
     probe = _run([str(colab_env["python"]), "-c", "import json, sys, ipywidgets, cubit_lite; print(json.dumps("
-                  "[sys.version_info[:2], ipywidgets.__version__, hasattr(ipywidgets, 'Stack'), cubit_lite.__file__]))"],
+                  "[sys.version_info[:2], ipywidgets.__version__, hasattr(ipywidgets, 'Stack'), "
+                  "cubit_lite.__file__]))"],
                  cwd="/")
     version, widgets_version, has_stack, location = json.loads(probe.stdout)
     assert widgets_version == "7.7.1" and not has_stack

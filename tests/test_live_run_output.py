@@ -68,7 +68,9 @@ def test_the_live_run_makes_one_output_with_every_evaluation(tmp_path, monkeypat
     assert "(training)" not in text  # both runs finished and filled their columns
 
 
-@pytest.mark.parametrize("chunks", [["step 4: validation loss 2.5", "000 nats/char\n"], ["step 4: validation loss 2.5000 nats/char\n"]])
+@pytest.mark.parametrize(
+    "chunks", [["step 4: validation loss 2.5", "000 nats/char\n"], ["step 4: validation loss 2.5000 nats/char\n"]]
+)
 def test_printed_lines_split_across_writes_are_still_read(chunks):
     """print() may hand a line to the table in pieces; the table reads whole lines."""
     cell = live_run_cell()

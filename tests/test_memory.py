@@ -59,7 +59,8 @@ def test_training_step_counts_parameters_gradients_and_adamw_state():
     estimate = training_step_memory(config, vocab_size=40)
     n = CharLM(config.model_config(40)).num_parameters()
     assert estimate.parameters == estimate.gradients == 4 * n
-    assert estimate.optimizer == 8 * n + 4 * len(list(CharLM(config.model_config(40)).parameters()))  # 2 moments + steps
+    tensors = len(list(CharLM(config.model_config(40)).parameters()))
+    assert estimate.optimizer == 8 * n + 4 * tensors  # 2 moments per parameter + a step count per tensor
     assert estimate.peak > estimate.parameters + estimate.gradients + estimate.optimizer
     assert estimate.fits() and "GiB" in str(estimate)
 

@@ -68,7 +68,7 @@ def test_every_fact_of_every_file_is_kept(table):
     page, files = table
     rows = re.findall(r"<tr>(.*?)</tr>", re.search(r"<tbody>(.*)</tbody>", page, re.S).group(1), re.S)
     caption = _visible(re.search(r"<caption>(.*?)</caption>", page, re.S).group(1))
-    for row, (name, f) in zip(rows, files.items()):
+    for row, (name, f) in zip(rows, files.items(), strict=True):
         text = _visible(row)
         assert name in text.replace(" ", "")
         commit = f["git_commit"]

@@ -107,9 +107,11 @@ def test_every_program_the_recipe_starts_is_installed_by_it():
     assert programs, "the recipe starts nothing?"
     for program in programs:
         assert program in PROVIDED_BY, f"{program!r}: which package provides it? add it to PROVIDED_BY"
-        assert canonicalize_name(PROVIDED_BY[program]) in REQUIREMENTS, f"{PROVIDED_BY[program]} is not in requirements.txt"
+        package = PROVIDED_BY[program]
+        assert canonicalize_name(package) in REQUIREMENTS, f"{package} is not in requirements.txt"
     # ... and a kernel to run the notebooks in, the same one the book's build uses.
-    book = {canonicalize_name(Requirement(r).name): Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["book"]}
+    book_extra = PYPROJECT["project"]["optional-dependencies"]["book"]
+    book = {canonicalize_name(Requirement(r).name): Requirement(r) for r in book_extra}
     assert REQUIREMENTS["ipykernel"].specifier == book["ipykernel"].specifier
     assert not REQUIREMENTS["ipykernel"].specifier.contains("7.0.0"), "ipykernel 7 hangs notebook executions here"
 

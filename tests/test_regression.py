@@ -282,7 +282,7 @@ def test_scalar_query_is_accepted():
 def test_toy_problem_is_deterministic():
     a = sample_toy_problem(n=10, seed=7)
     b = sample_toy_problem(n=10, seed=7)
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     assert np.all(np.diff(a[0]) >= 0)
 
 

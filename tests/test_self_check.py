@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html as html_lib
 import importlib.util
+import itertools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -134,7 +135,8 @@ def _outline(markup: str) -> _Outline:
 
 
 def test_ids_are_deterministic_and_differ_between_quizzes():
-    a1, a2, b = self_check(QUIZ_A)._repr_html_(), self_check(list(QUIZ_A))._repr_html_(), self_check(QUIZ_B)._repr_html_()
+    a1, a2 = self_check(QUIZ_A)._repr_html_(), self_check(list(QUIZ_A))._repr_html_()
+    b = self_check(QUIZ_B)._repr_html_()
     assert a1 == a2, "the same quiz must give byte-identical HTML (rebuilds of the book)"
     ids_a, ids_b = _outline(a1).ids, _outline(b).ids
     assert len(ids_a) == len(set(ids_a)) and len(ids_b) == len(set(ids_b))
@@ -154,7 +156,7 @@ def test_one_details_per_question_holds_the_correct_answer_and_its_explanation()
     for questions in (QUIZ_A, QUIZ_B, *[[Question(**d) for d in SCRIPT.shown(qs)] for qs in SCRIPT.QUESTIONS.values()]):
         outline = _outline(self_check(questions)._repr_html_())
         assert len(outline.details) == len(outline.fieldsets) == len(questions)
-        for details, question in zip(outline.details, questions):
+        for details, question in zip(outline.details, questions, strict=True):
             letter = "abcdef"[question.answer]
             assert details.startswith("Show answer")
             assert f"Answer: ({letter}) {question.options[question.answer]}" in details
@@ -217,8 +219,8 @@ def test_correct_options_are_spread_over_the_places():
     assert min(counts) >= len(places) // 6, f"answers by place (a), (b), (c), (d): {counts}"
     for qs in SCRIPT.QUESTIONS.values():
         shown = [q["answer"] for q in SCRIPT.shown(qs)]
-        assert all(a != b for a, b in zip(shown, shown[1:])), f"the same place twice in a row: {shown}"
-        for original, moved in zip(qs, SCRIPT.shown(qs)):
+        assert all(a != b for a, b in itertools.pairwise(shown)), f"the same place twice in a row: {shown}"
+        for original, moved in zip(qs, SCRIPT.shown(qs), strict=True):
             assert moved["options"][moved["answer"]] == original["options"][original["answer"]]
             assert sorted(moved["options"]) == sorted(original["options"])
             assert moved["explanations"][moved["answer"]] == original["explanations"][original["answer"]]

@@ -66,7 +66,10 @@ def test_cells_of_the_equation_chapters_show_short_code(chapter, index, exprs):
 
 
 def test_the_limit_catches_printed_dispatch_code():
-    """What the old chapter 4 (now chapters 4 and 5) printed before it showed an equation-level head: the solve's dispatch and its caller."""
+    """What the old chapter 4 (now chapters 4 and 5) printed before it showed an equation-level head.
+
+    That is, the solve's dispatch and its caller.
+    """
     lines = sum(len(source_without_docstring(resolve(expr)).strip().splitlines())
                 for expr in ("mixers_functional._cubit_solve", "cubit_attention"))
     assert lines > MAX_LINES

@@ -77,7 +77,7 @@ def test_static_slider_has_one_png_frame_per_value_and_a_browser_link():
     assert list(slider.options) == ["0.05", "0.1", "0.2", "0.4"]
     assert slider.index == stack.selected_index == 2  # the default frame shows before any interaction
     assert len(stack.children) == len(VALUES)
-    for frame, label in zip(stack.children, slider.options):
+    for frame, label in zip(stack.children, slider.options, strict=True):
         assert frame.value.startswith('<img src="data:image/png;base64,iVBOR')  # a PNG
         assert f'alt="h = {label}"' in frame.value
     frames = {frame.value for frame in stack.children}
