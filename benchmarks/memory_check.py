@@ -38,7 +38,8 @@ MAIN = dict(block_size=256, n_layer=4, n_head=4, d_model=256, batch_size=64, dro
 CASES = [
     {"name": "ch6-live-transformer", "kind": "train", "mixer": "transformer", **MAIN},
     {"name": "ch6-live-cubit", "kind": "train", "mixer": "cubit", **MAIN},
-    {"name": "T1024-transformer", "kind": "train", "mixer": "transformer", **(MAIN | {"block_size": 1024, "batch_size": 16})},
+    {"name": "T1024-transformer", "kind": "train", "mixer": "transformer",
+     **(MAIN | {"block_size": 1024, "batch_size": 16})},
     {"name": "T1024-cubit", "kind": "train", "mixer": "cubit", **(MAIN | {"block_size": 1024, "batch_size": 16})},
     {"name": "ch7-probe-transformer", "kind": "forward", "mixer": "transformer", **MAIN},
     {"name": "ch7-probe-cubit", "kind": "forward", "mixer": "cubit", **MAIN},

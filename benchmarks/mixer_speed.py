@@ -2,7 +2,8 @@
 
 Every mixer runs through ``cubit_lite.mixers``' functional core (the reference path;
 ``cubit-blocked`` and ``deltaformer-blocked`` go through the blocked solve,
-``implementation="blocked"``, with ``--solve-block`` rows per block) on random ``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
+``implementation="blocked"``, with ``--solve-block`` rows per block) on random
+``(B, H, T, D)`` inputs with ``B · T`` tokens per batch held fixed, over a
 range of sequence lengths ``T`` and input dtypes. The baseline is
 ``torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`` in the same
 dtype. The JSON written to ``--out`` carries the command, device, versions, seed and
@@ -65,6 +66,9 @@ MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
     "deltaformer-triton": lambda x: deltaformer_attention(x["q"], x["k"], x["v"], x["beta"],
                                                           implementation="triton"),
     "cubit-triton-ieee": lambda x: _with_tiles("ieee", MIXERS["cubit-triton"], x),
+    "cubit-triton-tf32": lambda x: _with_tiles("tf32", MIXERS["cubit-triton"], x),
+    "cubit-triton-bf16-logits": lambda x: _with_tiles("bf16-logits", MIXERS["cubit-triton"], x),
+    "cubit-triton-bf16": lambda x: _with_tiles("bf16", MIXERS["cubit-triton"], x),
     "fla-deltaformer": lambda x: fla_deltaformer(x),
     "llr": lambda x: llr_attention(x["q"], x["k"], x["v"], mu=1e-2),
 }
@@ -73,20 +77,22 @@ softmax attention written as ``A @ V`` (the NW form, a T×T matrix per head);
 ``*-triton`` the fused kernels of :mod:`cubit_lite.mixers.triton_solve`;
 ``fla-deltaformer`` the peer kernel (below)."""
 
-GPU_ONLY = ("cubit-triton", "deltaformer-triton", "cubit-triton-ieee", "fla-deltaformer")
-"""Rows that need a CUDA device (Triton kernels)."""
+GPU_ONLY = ("cubit-triton", "deltaformer-triton", "cubit-triton-ieee", "cubit-triton-tf32", "cubit-triton-bf16-logits",
+            "cubit-triton-bf16", "fla-deltaformer")
+"""Rows that need a CUDA device (Triton kernels). ``cubit-triton`` uses the library's
+:data:`~cubit_lite.mixers.triton_solve.DEFAULT_CONFIG`; the ``cubit-triton-<precision>``
+rows force that tile precision for float32 and bfloat16 inputs alike."""
 
-ORACLE = {"cubit-blocked": "cubit", "cubit-triton": "cubit", "cubit-triton-ieee": "cubit",
+ORACLE = {"cubit-blocked": "cubit", "cubit-triton": "cubit", "cubit-triton-ieee": "cubit", "cubit-triton-tf32": "cubit",
+          "cubit-triton-bf16-logits": "cubit", "cubit-triton-bf16": "cubit",
           "deltaformer-blocked": "deltaformer", "deltaformer-triton": "deltaformer",
           "fla-deltaformer": "deltaformer"}
 """The float64 reference of the accuracy check for rows that cannot run in float64."""
 
 
 def _with_tiles(precision: str, run: Callable[[Inputs], torch.Tensor], x: Inputs) -> torch.Tensor:
-    """``run(x)`` with float32 tiles formed in ``precision`` (backward keeps it)."""
-    from cubit_lite.mixers.triton_solve import float32_tiles
-
-    with float32_tiles(precision):
+    """``run(x)`` with its tiles formed in ``precision``, whatever the inputs' dtype (backward keeps it)."""
+    with triton_solve.triton_config(float32_precision=precision, half_precision=precision):
         return run(x)
 
 
@@ -129,8 +135,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--solve-block", "--block", dest="solve_block", type=int, default=64,
                         help="rows per block of the solve of cubit-blocked and deltaformer-blocked")
     parser.add_argument("--superblock", type=int, default=None,
-                        help="tokens per superblock of the *-triton rows (a multiple of 64; default: the library's, "
-                             "cubit_lite.mixers.triton_solve.SUPERBLOCK)")
+                        help="tokens per superblock of the *-triton rows (a multiple of the block; default: the "
+                             "library's, cubit_lite.mixers.triton_solve.DEFAULT_CONFIG.superblock)")
+    parser.add_argument("--accuracy-batch", type=int, default=1,
+                        help="sequences of the float64 accuracy check at each length (forward and gradients)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -143,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for length in args.lengths:
         if length < 1 or args.tokens < length:
             parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
-    block = triton_solve.TRITON_BLOCK
+    block = triton_solve.DEFAULT_CONFIG.block
     if args.superblock is not None and (args.superblock < block or args.superblock % block):
         parser.error(f"--superblock must be a positive multiple of {block}; got {args.superblock}")
     return args
@@ -217,23 +225,47 @@ def measure(mixer: str, inputs: Inputs, device: torch.device, warmup: int, repea
     return row
 
 
-def accuracy(mixers: list[str], dtype_name: str, args: argparse.Namespace, device: torch.device) -> list[dict]:
-    """Relative error ‖out − ref‖/‖ref‖ of each mixer against itself in float64, on the same device."""
-    length = min(256, max(args.lengths))
-    inputs = make_inputs(1, args.heads, length, args.head_dim, DTYPES[dtype_name], device, args.seed + 1)
-    inputs64 = {name: t.detach().double() for name, t in inputs.items()}
-    inputs_low = {name: t.detach() for name, t in inputs.items()}
+def accuracy(mixers: list[str], dtype_name: str, length: int, args: argparse.Namespace,
+             device: torch.device) -> list[dict]:
+    """Relative errors ‖out − ref‖/‖ref‖ of each mixer's output and of every input's gradient
+    against the same mixer (its float64 oracle) in float64, on the same device, at ``length``."""
+    inputs = make_inputs(args.accuracy_batch, args.heads, length, args.head_dim, DTYPES[dtype_name], device,
+                         args.seed + 1)
+    grad_out = torch.randn(inputs["v"].shape, device=device, dtype=torch.float64,
+                           generator=torch.Generator(device=device).manual_seed(args.seed + 2))
+
+    def out_and_grads(mixer: str, dtype) -> tuple[torch.Tensor, dict]:
+        leaves = {name: t.detach().to(dtype).requires_grad_() for name, t in inputs.items()}
+        out = MIXERS[mixer](leaves)
+        out.backward(grad_out.to(out.dtype))
+        grads = {name: t.grad.double() for name, t in leaves.items() if t.grad is not None}
+        return out.detach().double(), grads
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return ((a - b).norm() / b.norm()).item()
+
     rows = []
+    references: dict[str, tuple] = {}
     for mixer in mixers:
-        row = {"mixer": mixer, "dtype": dtype_name, "T": length}
+        row = {"mixer": mixer, "dtype": dtype_name, "T": length, "batch": args.accuracy_batch}
         try:
-            with torch.no_grad():
-                reference = MIXERS[ORACLE.get(mixer, mixer)](inputs64)
-                out = MIXERS[mixer](inputs_low).double()
+            oracle = ORACLE.get(mixer, mixer)
+            if oracle not in references:
+                references[oracle] = out_and_grads(oracle, torch.float64)
+            want, want_grads = references[oracle]
+            got, got_grads = out_and_grads(mixer, DTYPES[dtype_name])
+        except torch.cuda.OutOfMemoryError:
+            row["status"] = "out of memory"
         except (RuntimeError, ValueError, ImportError, AssertionError) as err:
             row["status"] = f"error: {str(err).splitlines()[0][:200]}"
         else:
-            row["relative_error_vs_float64"] = ((out - reference).norm() / reference.norm()).item()
+            row["relative_error_vs_float64"] = rel(got, want)
+            row["grad_relative_error_vs_float64"] = {name: rel(got_grads[name], want_grads[name])
+                                                     for name in want_grads if name in got_grads}
+            row["status"] = "ok"
+        finally:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         rows.append(row)
     return rows
 
@@ -257,9 +289,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.mixers is None:
         args.mixers = [m for m in MIXERS if device.type == "cuda" or m not in GPU_ONLY]
     BLOCK["rows"] = args.solve_block
-    if args.superblock is not None:
-        triton_solve.SUPERBLOCK = args.superblock
-    args.superblock = triton_solve.SUPERBLOCK
+    if args.superblock is None:
+        args.superblock = triton_solve.DEFAULT_CONFIG.superblock
+    with triton_solve.triton_config(superblock=args.superblock):
+        return _run(args, device, argv)
+
+
+def _run(args: argparse.Namespace, device: torch.device, argv: list[str]) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -290,11 +326,21 @@ def main(argv: list[str] | None = None) -> dict:
                     rows.append(row)
                     print(format_row(row), flush=True)
             del inputs
-    checks = [row for dtype_name in args.dtypes for row in accuracy(args.mixers, dtype_name, args, device)]
+    checks = [row for dtype_name in args.dtypes for length in args.lengths
+              for row in accuracy(args.mixers, dtype_name, length, args, device)]
+    errors = {(c["mixer"], c["dtype"], c["T"]): c for c in checks if c["status"] == "ok"}
+    for row in rows:  # each timed row carries its accuracy beside it
+        check = errors.get((row["mixer"], row["dtype"], row["T"]))
+        if check:
+            row["relative_error_vs_float64"] = check["relative_error_vs_float64"]
+            row["max_grad_relative_error_vs_float64"] = max(check["grad_relative_error_vs_float64"].values(),
+                                                            default=None)
     for row in checks:
         error = row.get("relative_error_vs_float64")
-        print(f"accuracy {row['dtype']:>4} T={row['T']} {row['mixer']:<19} rel. error vs float64 "
-              + (f"{error:.2e}" if error is not None else row["status"]))
+        grads = row.get("grad_relative_error_vs_float64") or {}
+        print(f"accuracy {row['dtype']:>4} T={row['T']:>5} {row['mixer']:<24} rel. error vs float64 "
+              + (f"out {error:.2e}, grads max {max(grads.values(), default=math.nan):.2e}"
+                 if error is not None else row["status"]))
     result = {**provenance(args, device, argv), "rows": rows, "accuracy": checks}
     save_json(args.out, result)
     print(f"wrote {args.out} ({len(rows)} rows)")

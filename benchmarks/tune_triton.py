@@ -1,22 +1,24 @@
 """Measure launch configurations of the Triton solve and report the fastest.
 
-One knob at a time, starting from the library's defaults: the gradient kernels' tile
-(``_GRAD_BLOCK``) with their warps, then the warps of ``row_lse``, of the parallel
-off-diagonal kernels and of the sequential in-superblock kernels, then the superblock
-size. Each configuration times forward+backward of ``cubit_attention(...,
-implementation="triton")`` on the benchmark's shape (``mixer_speed.py``: 8 heads × 64,
-16k tokens per batch), float32 inputs (``FLOAT32_PRECISION`` tiles) and bfloat16 inputs
-(TF32 tiles). A knob keeps the best value found before the next one is tried. The JSON
-lists every configuration measured; it changes nothing in the library — the defaults
-there are set by hand from it.
+One knob at a time, starting from the library's :data:`DEFAULT_CONFIG`
+(``cubit_lite.mixers.triton_solve``): for bfloat16 inputs first the tile precision
+(``half_precision``), then the gradient kernels' tile with their warps, the warps of
+``row_lse``, of the parallel off-diagonal kernels and of the sequential in-superblock
+kernels, the pipelining depth and the superblock size. Each configuration is a
+:class:`TritonConfig` passed in with ``triton_config``; it times forward+backward of
+``cubit_attention(..., implementation="triton")`` on the benchmark's shape
+(``mixer_speed.py``: 8 heads × 64, 16k tokens per batch) at each ``--lengths`` value,
+float32 and bfloat16 inputs. A knob keeps the best value found before the next one is
+tried. The JSON lists every configuration measured; it changes nothing in the library —
+its defaults are set by hand from it.
 
-    python benchmarks/tune_triton.py --length 4096 --out results/tune_triton_h200.json
+    python benchmarks/tune_triton.py --lengths 1024 4096 --out results/tune_triton_h200.json
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import statistics
 import sys
 from pathlib import Path
@@ -33,19 +35,22 @@ from cubit_lite.mixers import triton_solve  # noqa: E402
 from cubit_lite.results import provenance, save_json  # noqa: E402
 
 KNOBS = {
-    "grad": [(32, 4), (32, 8), (64, 4), (64, 8)],  # (_GRAD_BLOCK, warps)
-    "row_lse": [8, 4],
-    "offdiag": [8, 4],
-    "local": [8, 4],
+    "half_precision": ["tf32", "bf16-logits", "bf16"],  # bfloat16 inputs only
+    "grad": [(64, 4), (32, 4), (64, 8), (128, 8)],  # (grad_block, warps_grad)
+    "warps_row_lse": [4, 8],
+    "warps_offdiag": [4, 8],
+    "warps_local": [4, 8],
+    "stages": [3, 2, 4],
     "superblock": [512, 256, 1024],
 }
+"""Each knob's values, the library default's first; ``grad`` sets two fields at once."""
 
 
-def apply(config: dict) -> None:
-    triton_solve._GRAD_BLOCK, triton_solve._WARPS["grad"] = config["grad"]
-    for name in ("row_lse", "offdiag", "local"):
-        triton_solve._WARPS[name] = config[name]
-    triton_solve.SUPERBLOCK = config["superblock"]
+def to_config(trial: dict) -> triton_solve.TritonConfig:
+    """The :class:`TritonConfig` of one trial (``grad`` → ``grad_block``, ``warps_grad``)."""
+    fields = {k: v for k, v in trial.items() if k != "grad"}
+    fields["grad_block"], fields["warps_grad"] = trial["grad"]
+    return dataclasses.replace(triton_solve.DEFAULT_CONFIG, **fields)
 
 
 def fwd_bwd_ms(inputs: dict, warmup: int, repeat: int) -> float:
@@ -65,9 +70,10 @@ def fwd_bwd_ms(inputs: dict, warmup: int, repeat: int) -> float:
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--length", type=int, default=4096)
+    parser.add_argument("--lengths", nargs="+", type=int, default=[4096])
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
+    parser.add_argument("--knobs", nargs="+", choices=list(KNOBS), default=list(KNOBS))
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--git-commit", default=None)
@@ -75,33 +81,38 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         parser.error("the Triton kernels are tuned on a CUDA GPU")
-    default = {"grad": (triton_solve._GRAD_BLOCK, triton_solve._WARPS["grad"]),
-               **{name: triton_solve._WARPS[name] for name in ("row_lse", "offdiag", "local")},
-               "superblock": triton_solve.SUPERBLOCK}
+    base = triton_solve.DEFAULT_CONFIG
+    default = {"half_precision": base.half_precision, "grad": (base.grad_block, base.warps_grad),
+               **{name: getattr(base, name) for name in ("warps_row_lse", "warps_offdiag", "warps_local", "stages",
+                                                         "superblock")}}
     rows, best = [], {}
-    for dtype_name in args.dtypes:
-        inputs = make_inputs(args.tokens // args.length, 8, args.length, 64, DTYPES[dtype_name], "cuda", 0)
-        config = copy.deepcopy(default)
-        timed: dict[str, float] = {}  # repr of a configuration → its time
+    for length in args.lengths:
+        for dtype_name in args.dtypes:
+            inputs = make_inputs(args.tokens // length, 8, length, 64, DTYPES[dtype_name], "cuda", 0)
+            config = dict(default)
+            timed: dict[str, float] = {}  # repr of a configuration → its time
 
-        def time_of(trial: dict) -> float:
-            key = repr(sorted(trial.items()))
-            if key not in timed:
-                apply(trial)
-                timed[key] = fwd_bwd_ms(inputs, args.warmup, args.repeat)
-                rows.append({"dtype": dtype_name, "T": args.length, **trial, "fwd_bwd_ms": timed[key]})
-                print(f"{dtype_name} {trial} {timed[key]:.3f} ms", flush=True)
-            return timed[key]
+            def time_of(trial: dict, inputs=inputs, timed=timed, dtype_name=dtype_name, length=length) -> float:
+                key = repr(sorted(trial.items()))
+                if key not in timed:
+                    with triton_solve.triton_config(to_config(trial)):
+                        timed[key] = fwd_bwd_ms(inputs, args.warmup, args.repeat)
+                    rows.append({"dtype": dtype_name, "T": length, **trial, "fwd_bwd_ms": timed[key]})
+                    print(f"{dtype_name} T={length} {trial} {timed[key]:.3f} ms", flush=True)
+                return timed[key]
 
-        for knob, values in KNOBS.items():
-            config[knob] = min(values, key=lambda value: time_of({**config, knob: value}))
-        best[dtype_name] = {**config, "fwd_bwd_ms": time_of(config)}
-        print(f"best {dtype_name}: {best[dtype_name]}", flush=True)
-        apply(default)
+            for knob in args.knobs:
+                if knob == "half_precision" and dtype_name != "bf16":
+                    continue  # float32 inputs use float32_precision
+                config[knob] = min(KNOBS[knob], key=lambda value, knob=knob: time_of({**config, knob: value}))
+            best[f"{dtype_name}_T{length}"] = {**config, "fwd_bwd_ms": time_of(config),
+                                               "default_ms": time_of(default)}
+            print(f"best {dtype_name} T={length}: {best[f'{dtype_name}_T{length}']}", flush=True)
+            del inputs
     result = {**provenance(__file__, argv, git_commit=args.git_commit, device=torch.device("cuda")),
               "config": {"heads": 8, "head_dim": 64, "tokens_per_batch": args.tokens, "warmup": args.warmup,
                          "repeat": args.repeat, "statistic": "median", "defaults": default,
-                         "float32_precision": triton_solve.FLOAT32_PRECISION},
+                         "float32_precision": base.float32_precision},
               "rows": rows, "best": best}
     save_json(args.out, result)
     return result

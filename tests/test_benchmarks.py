@@ -93,21 +93,22 @@ def test_superblock_is_recorded_and_checked(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["config"]["superblock"] == 128
 
 
-def test_tune_triton_knobs_exist_in_the_library_and_it_needs_a_gpu(tmp_path):
-    """Every knob the tuner sets is a real setting of ``triton_solve``; on a CPU it stops with a clear message."""
+def test_tune_triton_knobs_are_fields_of_the_config_and_it_needs_a_gpu(tmp_path):
+    """Every knob the tuner sets is a field of ``TritonConfig``; on a CPU it stops with a clear message."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    import dataclasses
+
     import tune_triton
 
     from cubit_lite.mixers import triton_solve
 
-    assert set(tune_triton.KNOBS) - {"grad", "superblock"} <= set(triton_solve._WARPS)
-    saved = (triton_solve._GRAD_BLOCK, dict(triton_solve._WARPS), triton_solve.SUPERBLOCK)
-    try:
-        tune_triton.apply({"grad": (64, 8), "row_lse": 4, "offdiag": 4, "local": 4, "superblock": 1024})
-        assert (triton_solve._GRAD_BLOCK, triton_solve._WARPS["grad"], triton_solve.SUPERBLOCK) == (64, 8, 1024)
-    finally:
-        triton_solve._GRAD_BLOCK, triton_solve.SUPERBLOCK = saved[0], saved[2]
-        triton_solve._WARPS.update(saved[1])
+    fields = {f.name for f in dataclasses.fields(triton_solve.TritonConfig)}
+    assert set(tune_triton.KNOBS) - {"grad"} <= fields
+    trial = {"half_precision": "bf16", "grad": (128, 8), "warps_row_lse": 8, "warps_offdiag": 4, "warps_local": 4,
+             "stages": 2, "superblock": 1024}
+    config = tune_triton.to_config(trial)
+    assert (config.grad_block, config.warps_grad, config.superblock, config.stages) == (128, 8, 1024, 2)
+    assert triton_solve.current_config() == triton_solve.DEFAULT_CONFIG  # the tuner changes nothing global
     if not torch.cuda.is_available():
         done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tune_triton.py"), "--out",
                                str(tmp_path / "t.json")], capture_output=True, text=True, timeout=120)

@@ -1,10 +1,12 @@
 """Triton kernels of :mod:`cubit_lite.mixers.triton_solve` (imported only when they run).
 
-Every tensor is contiguous float32, flattened to ``(B·H, Tp, W)`` or ``(B·H, Tp)``;
-``Tp`` is a multiple of the block ``C``, ``W`` a power of two, so no load needs a mask.
+Every tensor is contiguous float32 (``X`` and ``Z`` bfloat16 when ``LPREC == "bf16"``),
+flattened to ``(B·H, Tp, W)`` or ``(B·H, Tp)``; ``Tp`` is a multiple of the block ``C``,
+``W`` a power of two, so no load needs a mask.
 The logits are ``ℓ_tj = α_t β_j (x_t · z_j)`` (``AL``, ``BE``, ``X``, ``Z``); block
 indices ``i, j, kb`` count blocks of ``C`` tokens. Shapes and equations are in
-``triton_solve``'s module docstring.
+``triton_solve``'s module docstring. ``LPREC`` is the precision of the logit products,
+``PREC`` that of every other tile product (:func:`_dot`).
 """
 
 import triton
@@ -12,11 +14,26 @@ import triton.language as tl
 
 
 @triton.jit
-def _logits(x, al, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, PREC: tl.constexpr):
+def _dot(a, b, PREC: tl.constexpr):
+    """``a @ b`` accumulated in float32, its operands in bfloat16 (``PREC == "bf16"``) or in
+    float32 formed as ``PREC`` (``"ieee"``, ``"tf32x3"``, ``"tf32"``). ``"bf16-emulated"``
+    rounds the operands to bfloat16 and multiplies in float32: the same values, for
+    Triton's CPU interpreter, whose bfloat16 products are wrong."""
+    if PREC == "bf16":
+        out = tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16), out_dtype=tl.float32)
+    elif PREC == "bf16-emulated":
+        out = tl.dot(a.to(tl.bfloat16).to(tl.float32), b.to(tl.bfloat16).to(tl.float32), input_precision="ieee")
+    else:
+        out = tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision=PREC)
+    return out
+
+
+@triton.jit
+def _logits(x, al, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, LPREC: tl.constexpr):
     """ℓ for rows ``x`` (C, BD) with row scales ``al`` against the columns ``cols``: (C, C)."""
     z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
     be = tl.load(BE + bh * Tp + cols)
-    return tl.dot(x, tl.trans(z), input_precision=PREC) * al[:, None] * be[None, :]
+    return _dot(x, tl.trans(z), LPREC) * al[:, None] * be[None, :]
 
 
 @triton.jit
@@ -29,9 +46,9 @@ def _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD: tl.constexpr):
 
 
 @triton.jit
-def _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, PREC: tl.constexpr):
+def _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD: tl.constexpr, LPREC: tl.constexpr):
     """The tile P = exp(ℓ − lse) of the rows (x, al, lse) against the columns ``cols`` (unmasked)."""
-    return tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC) - lse[:, None])
+    return tl.exp(_logits(x, al, Z, BE, bh, Tp, cols, dims, BD, LPREC) - lse[:, None])
 
 
 @triton.jit
@@ -46,7 +63,7 @@ def _allowed(rows, cols, STRICT: tl.constexpr):
 
 @triton.jit
 def row_lse(X, Z, AL, BE, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.constexpr, BD: tl.constexpr,
-            PREC: tl.constexpr):
+            LPREC: tl.constexpr):
     """LSE[t] = log Σ_{j allowed} exp(ℓ_tj) (0 for an empty row) and the diagonal block
     PDIAG[i] = P_ii = exp(ℓ_ii − lse_i) (masked), from the same logits. Grid (NB, BH)."""
     i = tl.program_id(0)
@@ -60,7 +77,7 @@ def row_lse(X, Z, AL, BE, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.conste
     acc = tl.zeros([C], tl.float32)
     for j in range(0, i + 1):
         cols = j * C + r
-        logits = _logits(x, al, Z, BE, bh, Tp, cols, dims, BD, PREC)
+        logits = _logits(x, al, Z, BE, bh, Tp, cols, dims, BD, LPREC)
         logits = tl.where(_allowed(rows, cols, STRICT), logits, float("-inf"))
         m_new = tl.maximum(m, tl.max(logits, 1))
         shift = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -69,14 +86,14 @@ def row_lse(X, Z, AL, BE, LSE, PDIAG, Tp, NB, STRICT: tl.constexpr, C: tl.conste
     lse = tl.where(acc > 0, m + tl.log(acc), 0.0)
     tl.store(LSE + bh * Tp + rows, lse)
     # The diagonal block again, by the same product as in the loop's last step (j = i).
-    logits = _logits(x, al, Z, BE, bh, Tp, rows, dims, BD, PREC)
+    logits = _logits(x, al, Z, BE, bh, Tp, rows, dims, BD, LPREC)
     p_diag = tl.where(_allowed(rows, rows, STRICT), tl.exp(logits - lse[:, None]), 0.0)
     tl.store(PDIAG + (bh * NB + i) * C * C + r[:, None] * C + r[None, :], p_diag)
 
 
 @triton.jit
 def forward_offdiag(X, Z, AL, BE, LSE, U, OFF, R0, Tp, C: tl.constexpr, BD: tl.constexpr, DV: tl.constexpr,
-                    PREC: tl.constexpr):
+                    LPREC: tl.constexpr, PREC: tl.constexpr):
     """OFF_i = Σ_{j<R0} P_ij U_j for the block rows i = R0 + program 0 of one superblock,
     whose earlier blocks are all solved: parallel over rows. Grid (R1 − R0, BH)."""
     i = R0 + tl.program_id(0)
@@ -89,15 +106,16 @@ def forward_offdiag(X, Z, AL, BE, LSE, U, OFF, R0, Tp, C: tl.constexpr, BD: tl.c
     acc = tl.zeros([C, DV], tl.float32)
     for j in range(0, R0):
         cols = j * C + r
-        p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
+        p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, LPREC)
         u_j = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
-        acc += tl.dot(p, u_j, input_precision=PREC)
+        acc += _dot(p, u_j, PREC)
     tl.store(OFF + bh * Tp * DV + rows[:, None] * DV + vd[None, :], acc)
 
 
 @triton.jit
 def forward_local(X, Z, AL, BE, Y, S, LSE, DINV, U, OFF, R0, R1, NB, Tp, HAS_OFF: tl.constexpr, C: tl.constexpr,
-                  BD: tl.constexpr, DV: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+                  BD: tl.constexpr, DV: tl.constexpr, BV: tl.constexpr, LPREC: tl.constexpr,
+                  PREC: tl.constexpr):
     """Forward substitution inside one superblock (block rows R0 … R1 − 1), in order:
     U_i = M_ii⁻¹ (Y_i − s_i ⊙ OFF_i), OFF_i = (OFF_i from earlier superblocks) + Σ_{R0<=j<i} P_ij U_j.
     Grid (BH, DV/BV): each program owns BV value columns."""
@@ -117,10 +135,10 @@ def forward_local(X, Z, AL, BE, Y, S, LSE, DINV, U, OFF, R0, R1, NB, Tp, HAS_OFF
             acc = tl.zeros([C, BV], tl.float32)
         for j in range(R0, i):
             cols = j * C + r
-            p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
+            p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, LPREC)
             # U_j was written by this program: read it through L2 (".cg"), not a stale L1 line.
             u_j = tl.load(u_base + cols[:, None] * DV + vc[None, :], cache_modifier=".cg")
-            acc += tl.dot(p, u_j, input_precision=PREC)
+            acc += _dot(p, u_j, PREC)
         s = tl.load(S + bh * Tp + rows)
         rhs = tl.load(Y + bh * Tp * DV + rows[:, None] * DV + vc[None, :]) - s[:, None] * acc
         dinv = tl.load(DINV + (bh * NB + i) * C * C + r[:, None] * C + r[None, :])
@@ -132,7 +150,7 @@ def forward_local(X, Z, AL, BE, Y, S, LSE, DINV, U, OFF, R0, R1, NB, Tp, HAS_OFF
 
 @triton.jit
 def backward_offdiag(X, Z, AL, BE, S, LSE, DY, ACC, R0, R1, NB, Tp, C: tl.constexpr, BD: tl.constexpr,
-                     DV: tl.constexpr, PREC: tl.constexpr):
+                     DV: tl.constexpr, LPREC: tl.constexpr, PREC: tl.constexpr):
     """ACC_i = Σ_{kb>=R1} P_{kb,i}ᵀ (s ⊙ dY)_kb for the block columns i = R0 + program 0 of
     one superblock, whose later blocks are all solved: parallel over columns. Grid (R1 − R0, BH)."""
     i = R0 + tl.program_id(0)
@@ -145,16 +163,17 @@ def backward_offdiag(X, Z, AL, BE, S, LSE, DY, ACC, R0, R1, NB, Tp, C: tl.conste
     for kb in range(R1, NB):
         rows = kb * C + r
         x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
-        p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)  # (rows kb, cols i)
+        p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, LPREC)  # (rows kb, cols i)
         s = tl.load(S + bh * Tp + rows)
         w = s[:, None] * tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
-        acc += tl.dot(tl.trans(p), w, input_precision=PREC)
+        acc += _dot(tl.trans(p), w, PREC)
     tl.store(ACC + bh * Tp * DV + cols[:, None] * DV + vd[None, :], acc)
 
 
 @triton.jit
 def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_ACC: tl.constexpr,
-                   C: tl.constexpr, BD: tl.constexpr, DV: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr):
+                   C: tl.constexpr, BD: tl.constexpr, DV: tl.constexpr, BV: tl.constexpr, LPREC: tl.constexpr,
+                  PREC: tl.constexpr):
     """Back substitution inside one superblock, block columns R1 − 1 down to R0:
     dY_i = M_ii⁻ᵀ (dU_i − ACC_i − Σ_{i<kb<R1} P_{kb,i}ᵀ (s ⊙ dY)_kb). Grid (BH, DV/BV)."""
     bh = tl.program_id(0)
@@ -173,10 +192,10 @@ def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_
         for kb in range(i + 1, R1):
             rows = kb * C + r
             x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
-            p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
+            p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, LPREC)
             s = tl.load(S + bh * Tp + rows)
             w = s[:, None] * tl.load(dy_base + rows[:, None] * DV + vc[None, :], cache_modifier=".cg")
-            acc += tl.dot(tl.trans(p), w, input_precision=PREC)
+            acc += _dot(tl.trans(p), w, PREC)
         rhs = tl.load(DU + bh * Tp * DV + cols[:, None] * DV + vc[None, :]) - acc
         dinv_t = tl.load(DINV + (bh * NB + i) * C * C + r[None, :] * C + r[:, None])  # (M_ii⁻¹)ᵀ
         dy_i = tl.dot(dinv_t, rhs, input_precision="ieee")
@@ -186,11 +205,11 @@ def backward_local(X, Z, AL, BE, S, LSE, DINV, DU, DY, ACC, R0, R1, NB, Tp, HAS_
 
 @triton.jit
 def _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT: tl.constexpr, BD: tl.constexpr,
-               PREC: tl.constexpr):
+               LPREC: tl.constexpr, PREC: tl.constexpr):
     """One tile's P (zero outside the mask) and dP_tj = dY_t · u_j."""
-    p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, PREC)
+    p = _probabilities(x, al, lse, Z, BE, bh, Tp, cols, dims, BD, LPREC)
     p = tl.where(_allowed(rows, cols, STRICT), p, 0.0)
-    return p, tl.dot(dy, tl.trans(u), input_precision=PREC)
+    return p, _dot(dy, tl.trans(u), PREC)
 
 
 @triton.jit
@@ -207,7 +226,7 @@ def _logit_grad(p, dp, s, c, cd, rows, cols):
 
 @triton.jit
 def grad_rows(X, Z, AL, BE, U, DY, S, LSE, HV, G, CV, CD, DD, DAL, Tp, STRICT: tl.constexpr, GB: tl.constexpr,
-              BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
+              BD: tl.constexpr, DV: tl.constexpr, LPREC: tl.constexpr, PREC: tl.constexpr):
     """G_t = Σ_{j<=t} dℓ_tj β_j z_j for one block of GB rows (dx = α G) and, per row,
     CV_t = c_t = dY_t · h_t (h = P U, ``HV``), CD_t = cd_t of :func:`_logit_grad` (both
     for :func:`grad_cols`), DD_t = dY_t · u_t and DAL_t = x_t · G_t. Grid (Tp/GB, BH).
@@ -225,33 +244,33 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, HV, G, CV, CD, DD, DAL, Tp, STRICT: t
     c = tl.sum(dy * tl.load(HV + bh * Tp * DV + rows[:, None] * DV + vd[None, :]), 1)
     diagonal = rows[:, None] == rows[None, :]
     u_d = tl.load(U + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
-    p_d, dp_d = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u_d, rows, rows, dims, STRICT, BD, PREC)
+    p_d, dp_d = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u_d, rows, rows, dims, STRICT, BD, LPREC, PREC)
     dp_tt = tl.sum(tl.where(diagonal, dp_d, 0.0), 1)
     cd = tl.sum(tl.where(diagonal, 0.0, p_d * (dp_d - dp_tt[:, None])), 1)
     acc = tl.zeros([GB, BD], tl.float32)
     for j in range(0, i):
         cols = j * GB + r
         u = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
-        p, dp = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        p, dp = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT, BD, LPREC, PREC)
         cd += tl.sum(p * (dp - dp_tt[:, None]), 1)
         ds = _logit_grad(p, dp, s, c, cd, rows, cols)
         z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
         be = tl.load(BE + bh * Tp + cols)
-        acc += tl.dot(ds * be[None, :], z, input_precision=PREC)
+        acc += _dot(ds * be[None, :], z, PREC)
     ds = _logit_grad(p_d, dp_d, s, c, cd, rows, rows)
     z = tl.load(Z + bh * Tp * BD + rows[:, None] * BD + dims[None, :])
     be = tl.load(BE + bh * Tp + rows)
-    acc += tl.dot(ds * be[None, :], z, input_precision=PREC)
+    acc += _dot(ds * be[None, :], z, PREC)
     tl.store(G + bh * Tp * BD + rows[:, None] * BD + dims[None, :], acc)
     tl.store(CV + bh * Tp + rows, c)
     tl.store(CD + bh * Tp + rows, cd)
     tl.store(DD + bh * Tp + rows, tl.sum(dy * u_d, 1))  # in float32, not from the tile (dP_tt is PREC's)
-    tl.store(DAL + bh * Tp + rows, tl.sum(x * acc, 1))
+    tl.store(DAL + bh * Tp + rows, tl.sum(x.to(tl.float32) * acc, 1))
 
 
 @triton.jit
 def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
-              BD: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr):
+              BD: tl.constexpr, DV: tl.constexpr, LPREC: tl.constexpr, PREC: tl.constexpr):
     """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H) and
     DBE_j = z_j · H_j, with c and the diagonal's cd from :func:`grad_rows`. Grid (Tp/GB, BH)."""
     j = tl.program_id(0)
@@ -269,9 +288,9 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, NG, STRICT: tl.co
         c = tl.load(CV + bh * Tp + rows)
         cd = tl.load(CD + bh * Tp + rows)
         dy = tl.load(DY + bh * Tp * DV + rows[:, None] * DV + vd[None, :])
-        p, dp = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT, BD, PREC)
+        p, dp = _tile_p_dp(x, al, lse, Z, BE, bh, Tp, dy, u, rows, cols, dims, STRICT, BD, LPREC, PREC)
         ds = _logit_grad(p, dp, s, c, cd, rows, cols)
-        acc += tl.dot(tl.trans(ds * al[:, None]), x, input_precision=PREC)
+        acc += _dot(tl.trans(ds * al[:, None]), x, PREC)
     tl.store(H + bh * Tp * BD + cols[:, None] * BD + dims[None, :], acc)
     z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
-    tl.store(DBE + bh * Tp + cols, tl.sum(z * acc, 1))
+    tl.store(DBE + bh * Tp + cols, tl.sum(z.to(tl.float32) * acc, 1))

@@ -37,7 +37,6 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +72,7 @@ __all__ = [
     "softmax_attention",
 ]
 
-PerHead = Union[float, Tensor]
+PerHead = float | Tensor
 """A float, or a tensor of shape ``(H,)`` with one value per head."""
 
 REF_NORMS = ("one-side", "both", "none")
@@ -99,7 +98,8 @@ IMPLEMENTATIONS = ("auto", "reference", "blocked", "triton")
   backward), causal only, any device and dtype.
 * ``"triton"``: the same scheme as fused Triton kernels
   (:mod:`cubit_lite.mixers.triton_solve`); causal only, CUDA, float32 work dtype
-  (TF32 tile products when the inputs are bfloat16 or float16).
+  (the tile products in the current ``TritonConfig``'s ``half_precision`` when the inputs
+  are bfloat16 or float16, else in its ``float32_precision``).
 * ``"auto"``: ``"triton"`` for a causal float32-work solve on a CUDA GPU of the Ampere
   generation or newer (:data:`AUTO_PICKS_TRITON`) when ``triton`` is installed;
   ``"reference"`` otherwise (CPU, float64, non-causal, older GPUs such as the T4).
@@ -156,7 +156,8 @@ def _check_per_head(name: str, value: PerHead, heads: int, *, allow_zero: bool) 
     bound = ">= 0" if allow_zero else "> 0"
     if isinstance(value, Tensor):
         if value.dim() > 1 or value.numel() not in (1, heads):
-            raise ValueError(f"{name} must be a float or a tensor of shape ({heads},) (one per head); got shape {tuple(value.shape)}")
+            raise ValueError(f"{name} must be a float or a tensor of shape ({heads},) (one per head); "
+                             f"got shape {tuple(value.shape)}")
         bad = (value < 0) if allow_zero else (value <= 0)
         if bool(bad.any()) or not bool(torch.isfinite(value).all()):
             raise ValueError(f"{name} must be finite and {bound} for every head; got {value.detach().cpu().tolist()}")
@@ -189,7 +190,8 @@ def _check_implementation(implementation: str, causal: bool, solve_block: int) -
             "use implementation='reference' (or 'auto') with causal=False"
         )
     if isinstance(solve_block, bool) or not isinstance(solve_block, int) or solve_block < 1:
-        raise ValueError(f"solve_block (rows per block of the blocked solve) must be a positive integer; got {solve_block!r}")
+        raise ValueError("solve_block (rows per block of the blocked solve) must be a positive integer; "
+                         f"got {solve_block!r}")
 
 
 AUTO_PICKS_TRITON = True
@@ -230,14 +232,16 @@ def _resolve_implementation(implementation: str, device: torch.device, causal: b
 
 
 def _tile_precision(*tensors: Tensor) -> str:
-    """``"tf32"`` when the caller's inputs are half precision (exact in TF32), else
-    :data:`cubit_lite.mixers.triton_solve.FLOAT32_PRECISION` (``"tf32x3"`` unless changed);
-    ``"ieee"`` on a GPU without TF32 (before Ampere)."""
+    """The tile precision of the Triton solve for these inputs, from the current
+    :class:`~cubit_lite.mixers.triton_solve.TritonConfig`: its ``half_precision`` when the
+    caller's inputs are half precision, else its ``float32_precision``; ``"ieee"`` on a
+    GPU without TF32 (before Ampere)."""
     if tensors[0].device.type == "cuda" and not _has_tf32(tensors[0].device):
         return "ieee"
+    config = triton_solve.current_config()
     if any(t.dtype in (torch.float16, torch.bfloat16) for t in tensors):
-        return "tf32"
-    return triton_solve.FLOAT32_PRECISION
+        return config.half_precision
+    return config.float32_precision
 
 
 def _check_scale(scale) -> None:
@@ -485,10 +489,12 @@ def cubit_solve(
         ref_scale, ref_norm: as in :func:`reference_kernel`.
         implementation: one of :data:`IMPLEMENTATIONS`. ``"blocked"`` and ``"triton"``
             never form ``P`` (blocked forward substitution, in PyTorch or as Triton
-            kernels) and need ``causal=True``; ``"auto"`` is ``"reference"`` for now
-            (see :data:`IMPLEMENTATIONS`).
+            kernels) and need ``causal=True``; ``"auto"`` picks ``"triton"`` for a
+            causal solve on a CUDA GPU with TF32 (Ampere or newer) when ``triton`` is
+            installed, ``"reference"`` otherwise (see :data:`IMPLEMENTATIONS`).
         solve_block: rows per block of the ``"blocked"`` solve (``T`` need not be a
-            multiple; the Triton kernels use their own block of 64).
+            multiple; the Triton kernels take their block sizes from
+            :class:`~cubit_lite.mixers.triton_solve.TritonConfig`).
 
     Returns:
         ``U`` of shape ``(B, H, T, Dv)`` in float32 (float64 for float64 inputs).

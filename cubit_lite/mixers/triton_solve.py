@@ -16,8 +16,8 @@ inputs: their values are exact in TF32, so the tensor-core products ``x_t · z_j
 nothing and only the float32 scaling rounds.
 
 The blocked scheme of :mod:`cubit_lite.mixers.blocked` runs as kernels that never
-store ``P`` and recompute every tile of it in registers. With blocks of ``C = 64``
-tokens grouped into superblocks of ``SUPERBLOCK`` tokens:
+store ``P`` and recompute every tile of it in registers. With blocks of ``C`` tokens
+grouped into superblocks (both set by :class:`TritonConfig`; 64 and 512 by default):
 
 1. ``lse`` — each row's log-sum-exp over its allowed columns (parallel over row
    blocks, online like flash attention). It depends on the logits only, so the
@@ -47,13 +47,18 @@ scales and the diagonal: the padded rows come after every real row, so causality
 them out of the real solution, and their ``dY`` is zero), feature widths to a power of
 two of at least 16 (zeros do not change a dot product).
 
-Precision: the kernels read and write float32 and accumulate in float32. ``precision``
-picks how the tile products are formed: ``"tf32x3"`` (three TF32 tensor-core products
-that together carry float32's precision: the default for float32 inputs, twice as fast
-as the next), ``"ieee"`` (true float32 on the FMA units; opt in with
-:func:`float32_tiles`) or ``"tf32"`` (one tensor-core product; used when the inputs are
-bfloat16 or float16). GPUs older than Ampere have no TF32 and always get ``"ieee"``.
-The product with ``M_ii⁻¹`` is always ``"ieee"``.
+Precision: the kernels accumulate in float32 and keep ``U``, ``dY``, the scales and
+every sum in float32. ``precision`` picks how the tile products are formed (:data:`PRECISIONS`):
+``"tf32x3"`` (three TF32 tensor-core products that together carry float32's precision:
+the default for float32 inputs), ``"ieee"`` (true float32 on the FMA units), ``"tf32"``
+(one tensor-core product), ``"bf16-logits"`` (the logit products ``x_t · z_j`` with
+bfloat16 operands, which is exact when ``x`` and ``z`` hold bfloat16 values, as under
+autocast; TF32 for the rest) or ``"bf16"`` (bfloat16 operands for every tile product:
+``P``, ``U``, ``dY`` and ``dℓ`` are rounded to bfloat16 before each product). Which one
+a mixer gets comes from :class:`TritonConfig` (``float32_precision`` for float32
+inputs, ``half_precision`` for bfloat16 or float16 inputs). GPUs older than Ampere have
+no TF32 and always get ``"ieee"``. The diagonal blocks ``M_ii`` are inverted in float32
+and the product with ``M_ii⁻¹`` is always ``"ieee"``.
 
 Triton is imported only when these kernels are used: CPU-only installs never need it,
 and with ``TRITON_INTERPRET=1`` the same kernels run on the CPU (slowly) for tests.
@@ -62,57 +67,120 @@ and with ``TRITON_INTERPRET=1`` the same kernels run on the CPU (slowly) for tes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PRECISIONS", "SUPERBLOCK", "TRITON_BLOCK", "float32_tiles", "triton_available", "triton_system_solve"]
+__all__ = ["DEFAULT_CONFIG", "PRECISIONS", "TritonConfig", "current_config", "float32_tiles", "triton_available",
+           "triton_config", "triton_system_solve"]
 
-TRITON_BLOCK = 64
-"""Rows per block ``C`` of the substitutions (a power of two, at least 16)."""
+PRECISIONS = ("ieee", "tf32x3", "tf32", "bf16-logits", "bf16")
+"""How the kernels form tile products: true float32 (FMA units); three TF32 tensor-core
+products that together carry float32's precision; one TF32 product; bfloat16 operands
+for the logit products ``x_t · z_j`` only (exact when ``x``, ``z`` hold bfloat16 values)
+and TF32 for the rest; or bfloat16 operands for every tile product. Every product
+accumulates in float32, and the product with ``M_ii⁻¹`` is always ``"ieee"``."""
 
-SUPERBLOCK = 512
-"""Tokens per superblock (a multiple of :data:`TRITON_BLOCK`): the sequential chains are
-this long; everything between superblocks runs in parallel."""
+def _kernel_precisions(precision: str) -> tuple[str, str]:
+    """``precision`` as the kernels' (``LPREC``, ``PREC``); bfloat16 products emulated in the interpreter."""
+    pair = _LOGIT_AND_VALUE[precision]
+    return tuple("bf16-emulated" if p == "bf16" and interpreting() else p for p in pair)
 
-PRECISIONS = ("ieee", "tf32x3", "tf32")
-"""How the kernels form tile products: true float32 (FMA units), three TF32 tensor-core
-products that together carry float32's precision, or one TF32 product."""
 
-FLOAT32_PRECISION = "tf32x3"
-"""The tile precision used for float32 inputs (half-precision inputs get ``"tf32"``, which
-is exact for their logits); change it with :func:`float32_tiles`. On an H200, float32
-forward+backward at T = 1024…8192 took 2.9–3.3× SDPA's time with ``"tf32x3"`` and
-7.3–7.7× with ``"ieee"``, at the same accuracy (``results/mixer_speed_fp32_h200.json``)."""
+_LOGIT_AND_VALUE = {"ieee": ("ieee", "ieee"), "tf32x3": ("tf32x3", "tf32x3"), "tf32": ("tf32", "tf32"),
+                    "bf16-logits": ("bf16", "tf32"), "bf16": ("bf16", "bf16")}
+"""Each precision as (logit products, value products), the kernels' ``LPREC`` and ``PREC``."""
+
+
+@dataclass(frozen=True)
+class TritonConfig:
+    """How the Triton solve runs: block sizes, launch configuration and tile precisions.
+
+    Pass one to :func:`triton_system_solve` (``config=``), or make it the current one for
+    a ``with`` block (:func:`triton_config`), which is how the mixers and the benchmarks
+    choose it; :data:`DEFAULT_CONFIG` holds the library's choice. A backward pass uses
+    its forward's configuration.
+
+    Attributes:
+        block: rows per block ``C`` of the substitutions (a power of two, at least 16).
+        superblock: tokens per superblock (a multiple of ``block``): the sequential
+            chains are this long; everything between superblocks runs in parallel.
+        grad_block: row and column tile of the two gradient kernels (a power of two, at least 16).
+        warps_row_lse, warps_offdiag, warps_local, warps_grad: warps per program of each
+            kernel family (``row_lse``; ``forward_offdiag`` and ``backward_offdiag``;
+            ``forward_local`` and ``backward_local``; ``grad_rows`` and ``grad_cols``).
+        stages: software-pipelining depth (Triton's ``num_stages``) of every kernel.
+        float32_precision: tile precision for float32 inputs (one of :data:`PRECISIONS`).
+        half_precision: tile precision when the caller's inputs are bfloat16 or float16.
+    """
+
+    block: int = 64
+    superblock: int = 512
+    grad_block: int = 64
+    warps_row_lse: int = 4
+    warps_offdiag: int = 4
+    warps_local: int = 4
+    warps_grad: int = 4
+    stages: int = 3
+    float32_precision: str = "tf32x3"
+    half_precision: str = "tf32"
+
+    def __post_init__(self):
+        for name in ("block", "grad_block"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 16 or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two >= 16; got {value!r}")
+        if not isinstance(self.superblock, int) or self.superblock < self.block or self.superblock % self.block:
+            raise ValueError(f"superblock must be a positive multiple of block ({self.block}); got {self.superblock!r}")
+        for name in ("warps_row_lse", "warps_offdiag", "warps_local", "warps_grad"):
+            if getattr(self, name) not in (1, 2, 4, 8, 16):
+                raise ValueError(f"{name} must be 1, 2, 4, 8 or 16; got {getattr(self, name)!r}")
+        if not isinstance(self.stages, int) or self.stages < 1:
+            raise ValueError(f"stages must be a positive integer; got {self.stages!r}")
+        for name in ("float32_precision", "half_precision"):
+            _check_precision(getattr(self, name))
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+DEFAULT_CONFIG = TritonConfig()
+"""The library's configuration, chosen with ``benchmarks/tune_triton.py`` on an H200
+(``results/tune_triton_h200.json``)."""
+
+_current = DEFAULT_CONFIG
+
+
+def current_config() -> TritonConfig:
+    """The configuration that solves started now use (:data:`DEFAULT_CONFIG` outside any :func:`triton_config`)."""
+    return _current
 
 
 @contextlib.contextmanager
-def float32_tiles(precision: str):
-    """Inside ``with float32_tiles(precision):`` float32 solves form their tiles with
-    ``precision`` (one of :data:`PRECISIONS`); a backward pass keeps its forward's."""
-    global FLOAT32_PRECISION
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    before, FLOAT32_PRECISION = FLOAT32_PRECISION, precision
+def triton_config(config: TritonConfig | None = None, **changes):
+    """Inside ``with triton_config(cfg):`` (or ``triton_config(superblock=256)``, which
+    changes those fields of the current configuration) every Triton solve uses it."""
+    global _current
+    chosen = dataclasses.replace(config or _current, **changes)
+    before, _current = _current, chosen
     try:
-        yield
+        yield chosen
     finally:
-        FLOAT32_PRECISION = before
+        _current = before
 
 
-_GRAD_BLOCK = 64
-"""Row and column tile of the gradient kernels."""
-
-_WARPS = {"row_lse": 4, "offdiag": 4, "local": 4, "grad": 4}
-"""Warps per program of each kernel family. ``benchmarks/tune_triton.py`` on the H200
-(``results/tune_triton_T4096_h200.json``, T = 4096, one knob at a time): these take
-float32 forward+backward from 27.4 to 23.7 ms against the first choice (tiles of 32 in
-the gradient kernels, 8 warps elsewhere), and bfloat16 from 10.1 to 8.4 ms (measured
-with 8 warps for ``row_lse``, which was within 1% of 4 there); superblocks of 256 or
-1024 tokens were within 2% of 512."""
+def float32_tiles(precision: str):
+    """``with float32_tiles(precision):`` float32 solves form their tiles with
+    ``precision`` (one of :data:`PRECISIONS`): ``triton_config(float32_precision=precision)``."""
+    _check_precision(precision)
+    return triton_config(float32_precision=precision)
 
 
 def interpreting() -> bool:
@@ -194,14 +262,15 @@ def _value_split(bh: int, dv: int, device: torch.device) -> int:
     return bv
 
 
-def _superblocks(nb: int) -> list[tuple[int, int]]:
+def _superblocks(nb: int, config: TritonConfig) -> list[tuple[int, int]]:
     """``(R0, R1)`` block ranges of the superblocks that cover ``nb`` blocks."""
-    per = SUPERBLOCK // TRITON_BLOCK
+    per = config.superblock // config.block
     return [(r0, min(r0 + per, nb)) for r0 in range(0, nb, per)]
 
 
-def _warps(n: int) -> dict:
-    return {} if interpreting() else {"num_warps": n}
+def _launch(warps: int, config: TritonConfig) -> dict:
+    """Triton's launch options (none in the interpreter, which takes no such options)."""
+    return {} if interpreting() else {"num_warps": warps, "num_stages": config.stages}
 
 
 def _diagonal_inverses(p_diag: Tensor, s: Tensor, d: Tensor, overwrite: bool) -> Tensor:
@@ -239,35 +308,40 @@ class _TritonSystemSolve(torch.autograd.Function):
     """``U = (diag(s) P + diag(d))⁻¹ Y``, ``ℓ = diag(α) x zᵀ diag(β)``; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, x, z, al, be, y, s, d, strict: bool, precision: str):
+    def forward(ctx, x, z, al, be, y, s, d, strict: bool, precision: str, config: TritonConfig):
         kernels = _kernels()
         bsz, heads, t, dk = x.shape
         dv = y.shape[-1]
-        block = TRITON_BLOCK
-        tp = -(-t // block) * block
+        block = config.block
+        unit = max(block, config.grad_block)  # both powers of two: tp is a multiple of each
+        tp = -(-t // unit) * unit
         bd, dvp = _width(dk), _width(dv)
         nb, bh = tp // block, bsz * heads
+        lprec, prec = _kernel_precisions(precision)
+        # bfloat16 logit products read x and z in bfloat16: half the bytes (exact for bfloat16 values)
+        vectors = torch.bfloat16 if lprec.startswith("bf16") else torch.float32
         with _exact_float32(x.device):
-            xp, yp = _pad(x, tp, bd), _pad(y, tp, dvp)
-            zp = xp if z is x else _pad(z, tp, bd)  # Cubit and DeltaFormer pass one tensor twice: keep one copy
+            xp, yp = _pad(x.to(vectors), tp, bd), _pad(y, tp, dvp)
+            zp = xp if z is x else _pad(z.to(vectors), tp, bd)  # one tensor passed twice: keep one copy
             alp, bep = _pad(al, tp, value=1.0), _pad(be, tp, value=1.0)
             sp, dp = _pad(s, tp, value=1.0), _pad(d, tp, value=1.0)
             logits = (xp, zp, alp, bep)
+            precisions = dict(LPREC=lprec, PREC=prec)
             lse = torch.empty(bh, tp, dtype=torch.float32, device=x.device)
             p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=x.device)
             kernels.row_lse[(nb, bh)](*logits, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
-                                      PREC=precision, **_warps(_WARPS["row_lse"]))
+                                      LPREC=lprec, **_launch(config.warps_row_lse, config))
             dinv = _diagonal_inverses(p_diag, sp, dp, overwrite=not strict)  # strict: h needs P_ii below
             up = torch.empty_like(yp)
             off = torch.empty_like(yp)
             bv = _value_split(bh, dvp, x.device)
-            for r0, r1 in _superblocks(nb):
+            for r0, r1 in _superblocks(nb, config):
                 if r0 > 0:
                     kernels.forward_offdiag[(r1 - r0, bh)](*logits, lse, up, off, r0, tp, C=block, BD=bd, DV=dvp,
-                                                           PREC=precision, **_warps(_WARPS["offdiag"]))
+                                                           **precisions, **_launch(config.warps_offdiag, config))
                 kernels.forward_local[(bh, dvp // bv)](*logits, yp, sp, lse, dinv, up, off, r0, r1, nb, tp,
                                                        HAS_OFF=r0 > 0, C=block, BD=bd, DV=dvp, BV=bv,
-                                                       PREC=precision, **_warps(_WARPS["local"]))
+                                                       **precisions, **_launch(config.warps_local, config))
             # h = P U, for c_t = dY_t · h_t in backward, written over OFF. With a ridge
             # (Cubit) U can be as large as Y/λ and P U = Y − λU is O(Y): take it from the
             # equation, not from the cancelling sum. DeltaFormer's U is O(Y); there β may
@@ -278,7 +352,8 @@ class _TritonSystemSolve(torch.autograd.Function):
                                                      up.view(bh * nb, block, dvp))
             else:
                 h.copy_(yp).addcmul_(dp.unsqueeze(-1), up, value=-1.0).div_(sp.unsqueeze(-1))
-        ctx.strict, ctx.precision, ctx.shape, ctx.same_xz = strict, precision, (bsz, heads, t, dk, dv), z is x
+        ctx.strict, ctx.precision, ctx.config = strict, precision, config
+        ctx.shape, ctx.same_xz = (bsz, heads, t, dk, dv), z is x
         ctx.save_for_backward(xp, zp, alp, bep, up, h, sp, lse, dinv)
         return up[:, :t, :dv].reshape(bsz, heads, t, dv)
 
@@ -288,35 +363,40 @@ class _TritonSystemSolve(torch.autograd.Function):
         kernels = _kernels()
         xp, zp, alp, bep, up, h, sp, lse, dinv = ctx.saved_tensors
         bsz, heads, t, dk, dv = ctx.shape
+        config = ctx.config
         bh, tp, bd = xp.shape
         dvp = up.shape[-1]
-        block = TRITON_BLOCK
+        block = config.block
         nb = tp // block
         logits = (xp, zp, alp, bep)
+        lprec, prec = _kernel_precisions(ctx.precision)
+        precisions = dict(LPREC=lprec, PREC=prec)
         with _exact_float32(xp.device):
             dup = _pad(grad_u.to(torch.float32), tp, dvp)
             dy = torch.empty_like(dup)
-            superblocks = _superblocks(nb)
+            superblocks = _superblocks(nb, config)
             acc = torch.empty_like(dup) if len(superblocks) > 1 else dup  # dup: a placeholder, never read
             bv = _value_split(bh, dvp, xp.device)
             for r0, r1 in reversed(superblocks):
                 if r1 < nb:
                     kernels.backward_offdiag[(r1 - r0, bh)](*logits, sp, lse, dy, acc, r0, r1, nb, tp, C=block,
-                                                            BD=bd, DV=dvp, PREC=ctx.precision,
-                                                            **_warps(_WARPS["offdiag"]))
+                                                            BD=bd, DV=dvp, **precisions,
+                                                            **_launch(config.warps_offdiag, config))
                 kernels.backward_local[(bh, dvp // bv)](*logits, sp, lse, dinv, dup, dy, acc, r0, r1, nb, tp,
                                                         HAS_ACC=r1 < nb, C=block, BD=bd, DV=dvp, BV=bv,
-                                                        PREC=ctx.precision, **_warps(_WARPS["local"]))
-            needs = dict(zip(_INPUTS, ctx.needs_input_grad))
+                                                        **precisions, **_launch(config.warps_local, config))
+            needs = dict(zip(_INPUTS, ctx.needs_input_grad[:len(_INPUTS)], strict=True))
             if any(needs[name] for name in ("x", "z", "al", "be")):
                 # G and H; G may take the memory of the (now finished) off-diagonal sums. The
                 # kernels also give the per-token sums c_t = dY_t · h_t, dY_t · u_t, x_t · G_t, z_t · H_t.
-                g = acc if acc is not dup and acc.shape == xp.shape else torch.empty_like(xp)
-                hh = torch.empty_like(zp)
+                fits = acc is not dup and acc.shape == xp.shape
+                g = acc if fits else torch.empty(xp.shape, dtype=torch.float32, device=xp.device)
+                hh = torch.empty(zp.shape, dtype=torch.float32, device=zp.device)
                 c, cd, dd, dal, dbe = torch.empty(5, bh, tp, dtype=torch.float32, device=xp.device).unbind(0)
-                ng = tp // _GRAD_BLOCK
-                common = dict(STRICT=ctx.strict, GB=_GRAD_BLOCK, BD=bd, DV=dvp, PREC=ctx.precision,
-                              **_warps(_WARPS["grad"]))
+                gb = config.grad_block  # tp is a multiple of it (forward padded it so)
+                ng = tp // gb
+                common = dict(STRICT=ctx.strict, GB=gb, BD=bd, DV=dvp, **precisions,
+                              **_launch(config.warps_grad, config))
                 kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, h, g, c, cd, dd, dal, tp, **common)
                 kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, dbe, tp, ng, **common)
                 grads = {"al": dal, "be": dbe, "x": g.mul_(alp.unsqueeze(-1)), "z": hh.mul_(bep.unsqueeze(-1))}
@@ -333,11 +413,12 @@ class _TritonSystemSolve(torch.autograd.Function):
 
         widths = {"x": dk, "z": dk, "y": dv}
         return (*(unpad(grads[n], widths.get(n)) if needs[n] and grads.get(n) is not None else None
-                  for n in _INPUTS), None, None)
+                  for n in _INPUTS), None, None, None)
 
 
+@torch.compiler.disable  # a compiled model calls the kernels as they are (they are compiled already)
 def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor, s: Tensor, d: Tensor, *,
-                        strict: bool, precision: str = "ieee") -> Tensor:
+                        strict: bool, precision: str = "ieee", config: TritonConfig | None = None) -> Tensor:
     """``U = (diag(s) P + diag(d))⁻¹ Y``, ``P`` the row softmax of ``ℓ_tj = α_t β_j (x_t · z_j)``
     over ``j <= t`` (``j < t`` if strict).
 
@@ -351,12 +432,16 @@ def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor,
             takes ``P U = (Y − dU)/s``).
         strict: exclude the diagonal from the softmax (DeltaFormer).
         precision: one of :data:`PRECISIONS`.
+        config: block sizes and launch configuration (default: :func:`current_config`).
 
     Returns ``U`` ``(B, H, T, Dv)`` float32; differentiable in every tensor argument.
     Needs CUDA tensors, or CPU tensors with ``TRITON_INTERPRET=1``.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    _check_precision(precision)
+    if config is None:
+        config = current_config()
+    elif not isinstance(config, TritonConfig):
+        raise TypeError(f"config must be a TritonConfig; got {type(config).__name__}")
     if not triton_available():
         raise RuntimeError("the Triton solve needs the `triton` package (it comes with PyTorch's CUDA wheels)")
     if x.device.type != "cuda" and not interpreting():
@@ -364,4 +449,4 @@ def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor,
     for name, v in (("x", x), ("z", z), ("al", al), ("be", be), ("y", y), ("s", s), ("d", d)):
         if v.dtype != torch.float32:
             raise TypeError(f"the Triton solve works in float32; {name} is {v.dtype}")
-    return _TritonSystemSolve.apply(x, z, al, be, y, s, d, bool(strict), precision)
+    return _TritonSystemSolve.apply(x, z, al, be, y, s, d, bool(strict), precision, config)
