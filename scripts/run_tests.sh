@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite (the library, the widgets, the strict book build and the
-# built site in a real browser, offline).
+# built site in a real browser, offline), or with --quick only the fast tests, or with
+# --lint only ruff and mypy (CONTRIBUTING.md).
 # Runs scripts/setup.sh first when something is missing, so it also works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,14 @@ needs_setup() {
 if needs_setup; then
   bash scripts/setup.sh
 fi
+# --quick: every fast test (about a minute on two cores); --lint: ruff and mypy only.
+# Other arguments go to pytest, e.g. `run_tests.sh --quick tests/test_mixers.py -k causal`.
+case "${1:-}" in
+  --quick)
+    shift
+    exec .venv/bin/python -m pytest -q -m "not slow and not gpu and not build and not book and not colab and not browser" "$@" ;;
+  --lint)
+    shift
+    exec .venv/bin/python -m pytest -q tests/test_code_quality.py "$@" ;;
+esac
 exec .venv/bin/python -m pytest "$@"

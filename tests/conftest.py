@@ -13,6 +13,56 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 
 
+SLOW_TESTS = ROOT / "tests" / "slow_tests.txt"
+
+
+def slow_test_ids() -> set[str]:
+    """Node ids (without parameters) listed in ``tests/slow_tests.txt``: one per line, ``#`` comments."""
+    lines = SLOW_TESTS.read_text(encoding="utf-8").splitlines()
+    return {line.split("#", 1)[0].strip() for line in lines} - {""}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Set the markers that follow from what a test is (CONTRIBUTING.md, "The loop").
+
+    ``slow``: listed in ``tests/slow_tests.txt`` (every parameter of a listed test, every test
+    of a listed module);
+    ``book``: uses the ``book_build`` fixture; ``gpu``: skipped without CUDA.
+    """
+    slow = slow_test_ids()
+    for item in items:
+        test, module = item.nodeid.split("[", 1)[0], item.nodeid.split("::", 1)[0]
+        if test in slow or module in slow:
+            item.add_marker(pytest.mark.slow)
+        if "book_build" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.book)
+        if any("CUDA" in str(mark.kwargs.get("reason", "")) for mark in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.gpu)
+
+
+@pytest.fixture
+def cli_in_process(capsys):
+    """Run ``cubit_lite.train``'s or ``cubit_lite.sample``'s command line in this process.
+
+    ``cli_in_process("train", "--lr", "inf", ...)`` returns ``(exit status, stderr)``: the
+    same as ``python -m cubit_lite.train ...`` without starting Python and importing torch
+    again (tests/test_train.py keeps one end-to-end run through a real subprocess).
+    """
+    import importlib
+
+    def run(module: str, *args: str) -> tuple[int, str]:
+        cli = importlib.import_module(f"cubit_lite.{module}").cli
+        capsys.readouterr()
+        try:
+            cli(list(args), prog=f"python -m cubit_lite.{module}")
+            status = 0
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else 1
+        return status, capsys.readouterr().err
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
@@ -36,7 +86,8 @@ def book_build() -> Path:
     (BUILD).mkdir(exist_ok=True)
     (BUILD / "test-build.log").write_text(log, encoding="utf-8")
     if done.returncode != 0:
-        pytest.fail(f"strict book build failed (exit {done.returncode}); last lines:\n" + "\n".join(log.splitlines()[-60:]))
+        last = "\n".join(log.splitlines()[-60:])
+        pytest.fail(f"strict book build failed (exit {done.returncode}); last lines:\n{last}")
     return BUILD
 
 

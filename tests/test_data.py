@@ -320,7 +320,7 @@ def test_evaluation_batches_are_fixed():
     torch.manual_seed(1)  # the global RNG plays no part
     second = evaluation_batches(data, 64, 8, n_batches=5)
     assert len(first) == 5
-    for (x1, y1), (x2, y2) in zip(first, second):
+    for (x1, y1), (x2, y2) in zip(first, second, strict=True):
         assert x1.shape == (8, 64) and torch.equal(x1, x2) and torch.equal(y1, y2)
     assert not torch.equal(first[0][0], first[1][0])
     other = evaluation_batches(data, 64, 8, n_batches=5, seed=99)
@@ -356,7 +356,8 @@ def test_a_file_too_large_for_the_machine_is_refused_before_reading_it(tmp_path,
     corpus.write_text("abc" * 1000, encoding="utf-8")
     monkeypatch.setattr(data_module, "_machine_memory", lambda: 10_000)
     monkeypatch.setattr(data_module.Path, "read_bytes", lambda self: pytest.fail("read the file first"))
-    with pytest.raises(ValueError, match=r"needs about 4 times that, more than this machine's .* use a part of the file"):
+    message = r"needs about 4 times that, more than this machine's .* use a part of the file"
+    with pytest.raises(ValueError, match=message):
         load_corpus(str(corpus))
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import cubit_lite
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.build
 def test_wheel_contains_the_library(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
@@ -24,6 +29,7 @@ def test_wheel_contains_the_library(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))
+        entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     for module in ("__init__", "regression", "widgets", "plotting", "source",
                    "mixers/__init__", "mixers/functional", "mixers/layers"):
         assert f"cubit_lite/{module}.py" in names
@@ -33,8 +39,38 @@ def test_wheel_contains_the_library(tmp_path):
         assert f"Classifier: Programming Language :: Python :: {version}" in metadata
     for dependency in ("numpy", "scipy", "matplotlib", "ipywidgets", "torch"):
         assert f"Requires-Dist: {dependency}" in metadata
+    # one source for the version: the wheel's is cubit_lite.__version__
+    assert f"\nVersion: {cubit_lite.__version__}\n" in metadata
+    assert "cubit-train = cubit_lite.train:cli" in entry_points
+    assert "cubit-sample = cubit_lite.sample:cli" in entry_points
 
 
+def test_the_version_is_written_once():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in pyproject["project"] and pyproject["project"]["dynamic"] == ["version"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "cubit_lite.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", cubit_lite.__version__)
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {cubit_lite.__version__} " in changelog, "CHANGELOG.md has no section for the current version"
+
+
+@pytest.mark.parametrize("script, module", [("cubit-train", "train"), ("cubit-sample", "sample")])
+def test_the_console_scripts_are_installed_and_run(script, module, tmp_path):
+    """``cubit-train``/``cubit-sample`` (pip's console scripts beside this Python) run the same command line."""
+    path = Path(sys.executable).with_name(script)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: reinstall the package (pip install -e .) to create the console scripts")
+    shown = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert shown.startswith(f"usage: {script} ") and "--help" in shown
+    if module == "train":
+        bad = ["--lr", "inf", "--out", str(tmp_path / "x")]
+    else:
+        bad = ["--checkpoint", str(tmp_path / "none.pt"), "--chars", "-1"]
+    done = subprocess.run([str(path), *bad], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"usage: {script}" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.build
 @pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
 def test_a_clean_copy_installs_on_every_supported_python(version, tmp_path):
     """On Python 3.11, 3.12 and 3.13 (pyenv's, here): pip resolves cubit_lite with all its dependencies,

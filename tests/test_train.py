@@ -123,24 +123,24 @@ def test_sampling_from_a_checkpoint(tmp_path):
     (["--mixer-option", "lam"], "NAME=VALUE"),
     (["--mixer", "transformer", "--mixer-option", "lam=0.1"], "does not take option"),
 ])
-def test_cli_bad_input_is_one_clear_error(tmp_path, args, message):
-    done = run_cli("--out", str(tmp_path / "x"), "--no-progress", *args, check=False)
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+def test_cli_bad_input_is_one_clear_error(tmp_path, cli_in_process, args, message):
+    status, stderr = cli_in_process("train", "--out", str(tmp_path / "x"), "--no-progress", *args)
+    assert status == 2 and message in stderr, stderr
 
 
 @pytest.mark.parametrize("content, message", [(b"", "empty"), (b"caf\xe9 au lait", "UTF-8"), (b"ab\x00cd", "binary")])
-def test_cli_refuses_bad_corpus_files(tmp_path, content, message):
+def test_cli_refuses_bad_corpus_files(tmp_path, cli_in_process, content, message):
     corpus = tmp_path / "corpus.txt"
     corpus.write_bytes(content)
-    done = run_cli("--corpus", str(corpus), "--out", str(tmp_path / "x"), "--no-progress", check=False)
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    status, stderr = cli_in_process("train", "--corpus", str(corpus), "--out", str(tmp_path / "x"), "--no-progress")
+    assert status == 2 and message in stderr, stderr
 
 
-def test_sampling_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+def test_sampling_refuses_a_file_that_is_not_a_checkpoint(tmp_path, cli_in_process):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    done = run_cli("--checkpoint", str(junk), module="cubit_lite.sample", check=False)
-    assert done.returncode == 2 and "not a readable checkpoint" in done.stderr
+    status, stderr = cli_in_process("sample", "--checkpoint", str(junk))
+    assert status == 2 and "not a readable checkpoint" in stderr
 
 
 def test_learning_rate_warms_up_then_decays_to_min_lr():
@@ -148,7 +148,7 @@ def test_learning_rate_warms_up_then_decays_to_min_lr():
     rates = [learning_rate(s, config) for s in range(101)]
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
     assert max(rates) == pytest.approx(1e-3) and rates[100] == pytest.approx(1e-4)
-    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:], strict=False))  # consecutive pairs
 
 
 # --------------------------------------------------------------------------- #

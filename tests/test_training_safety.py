@@ -213,7 +213,8 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
 def test_a_checkpoint_from_a_newer_version_says_so(tmp_path):
     newer = tmp_path / "newer.pt"
     torch.save({"format": "cubit-lite-checkpoint-v7", "model": {}}, newer)
-    with pytest.raises(ValueError, match=r"written by a newer cubit_lite \(checkpoint format v7; this version reads v1\)"):
+    message = r"written by a newer cubit_lite \(checkpoint format v7; this version reads v1\)"
+    with pytest.raises(ValueError, match=message):
         load_checkpoint(newer)
 
 
@@ -268,6 +269,7 @@ def test_non_finite_and_absurd_hyperparameters_are_refused(change, message):
 
 
 def test_cli_refuses_an_infinite_learning_rate_in_one_line(tmp_path):
+    """Through a real subprocess: the exit status and the one line a user sees."""
     done = cli("--lr", "inf", "--out", str(tmp_path / "x"), "--no-progress")
     assert done.returncode == 2 and "lr must be a finite number" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "x").exists()
@@ -344,18 +346,18 @@ def test_resume_refuses_a_changed_number_of_processes(tmp_path):
     (["--temperature", "1e-45"], "temperature must be a number between 0.001 and 1000"),
     (["--chars", "-3"], "--chars must be 0 or more"),
 ])
-def test_sampling_bad_input_is_one_clear_error(tmp_path, args, message):
+def test_sampling_bad_input_is_one_clear_error(tmp_path, cli_in_process, args, message):
     out = tmp_path / "run"
     train(tiny(out, steps=4))
-    done = cli("--checkpoint", str(out / "best.pt"), *args, module="cubit_lite.sample")
-    assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr
+    status, stderr = cli_in_process("sample", "--checkpoint", str(out / "best.pt"), *args)
+    assert status == 2 and message in stderr, stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
-def test_sampling_on_cuda_without_a_gpu_says_so(tmp_path):
-    done = cli("--checkpoint", str(tmp_path / "none.pt"), "--device", "cuda", module="cubit_lite.sample")
-    assert done.returncode == 2 and "no CUDA GPU is available: use --device cpu" in done.stderr
+def test_sampling_on_cuda_without_a_gpu_says_so(tmp_path, cli_in_process):
+    status, stderr = cli_in_process("sample", "--checkpoint", str(tmp_path / "none.pt"), "--device", "cuda")
+    assert status == 2 and "no CUDA GPU is available: use --device cpu" in stderr
 
 
 def test_the_triton_solve_on_a_cpu_run_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch):

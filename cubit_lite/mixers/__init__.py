@@ -29,6 +29,7 @@ from .functional import (
 )
 from .layers import (
     MIXER_NAMES,
+    MIXER_SUMMARIES,
     CubitMixer,
     DeltaFormerMixer,
     LLRMixer,
@@ -43,6 +44,7 @@ from .layers import (
 __all__ = [
     "IMPLEMENTATIONS",
     "MIXER_NAMES",
+    "MIXER_SUMMARIES",
     "REF_NORMS",
     "U_STAGES",
     "CubitMatrices",
