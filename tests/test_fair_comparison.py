@@ -96,7 +96,8 @@ def test_the_plan_was_committed_before_the_results():
     _skip_without_history()
     plan = _git("log", "--diff-filter=A", "--format=%H", "--", "experiments/fair_comparison/PLAN.md").stdout.split()
     assert plan, "PLAN.md must be committed"
-    results = sorted((ROOT / "results").glob("fair_comparison*")) + sorted((ROOT / "results" / "fair_comparison").glob("*"))
+    results = sorted((ROOT / "results").glob("fair_comparison*"))
+    results += sorted((ROOT / "results" / "fair_comparison").glob("*"))
     for path in results:
         added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).stdout.split()
         if not added:

@@ -134,9 +134,11 @@ def test_the_incontext_plan_was_committed_before_the_runs_and_results():
     assert summary["plan_commit"] == plan[0]
     for commit in (summary["git_commit"], summary["pilot"]["git_commit"]):  # the code the GPU ran
         assert _git("merge-base", "--is-ancestor", plan[0], commit).returncode == 0 and commit != plan[0]
-    for path in ["results/incontext.json", *sorted(str(p.relative_to(root)) for p in (root / "results" / "incontext").iterdir())]:
+    results = sorted(str(p.relative_to(root)) for p in (root / "results" / "incontext").iterdir())
+    for path in ["results/incontext.json", *results]:
         added = _git("log", "--diff-filter=A", "--format=%H", "--", path).stdout.split()
         if added:
-            assert _git("merge-base", "--is-ancestor", plan[0], added[-1]).returncode == 0 and added[-1] != plan[0], path
+            first = added[-1]
+            assert _git("merge-base", "--is-ancestor", plan[0], first).returncode == 0 and first != plan[0], path
     primary = summary["primary"]
     assert primary["low"] <= primary["mean"] <= primary["high"] and primary["n"] == 3

@@ -194,7 +194,8 @@ def test_deltaformer_solve_is_the_delta_rule(qkvr):
     torch.testing.assert_close(l_matrix[..., 1:, :].sum(-1), torch.ones_like(l_matrix[..., 1:, 0]), atol=1e-14, rtol=0)
     u_loop = torch.zeros_like(v)
     for i in range(v.shape[-2]):
-        u_loop[..., i, :] = v[..., i, :] - beta[..., i, None] * (l_matrix[..., i, :i, None] * u_loop[..., :i, :]).sum(-2)
+        earlier = (l_matrix[..., i, :i, None] * u_loop[..., :i, :]).sum(-2)
+        u_loop[..., i, :] = v[..., i, :] - beta[..., i, None] * earlier
     torch.testing.assert_close(u, u_loop, atol=1e-12, rtol=0)
     dense = torch.linalg.inv(torch.eye(v.shape[-2], dtype=F64) + beta[..., None] * l_matrix) @ v
     torch.testing.assert_close(u, dense, atol=1e-12, rtol=0)
@@ -269,7 +270,9 @@ GRADCHECKS = {
     "attention_weights": (lambda q, k: attention_weights(q, k), 2),
     "gaussian_nadaraya_watson": (lambda q, k, v: gaussian_nadaraya_watson(q, k, v, bandwidth=1.0), 3),
     "cubit_attention": (lambda q, k, v, r: cubit_attention(q, k, v, r, lam=0.1), 4),
-    "deltaformer_attention": (lambda q, k, v: deltaformer_attention(q, k, v, torch.full(q.shape[:3], 0.7, dtype=F64)), 3),
+    "deltaformer_attention": (
+        lambda q, k, v: deltaformer_attention(q, k, v, torch.full(q.shape[:3], 0.7, dtype=F64)), 3
+    ),
     "llr_attention": (lambda q, k, v: llr_attention(q, k, v, mu=0.2), 3),
     "llr_weights": (lambda q, k: llr_weights(q, k, mu=0.2), 2),
     "reference_kernel": (lambda r: reference_kernel(r, ref_scale=1.5), 1),
@@ -613,8 +616,8 @@ def test_qk_u_stage_is_the_published_deltaformer(qkvr):
     q, k, v, _, _, beta = qkvr
     expected = _published_deltaformer(q, k, v, beta)
     torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk"), expected, atol=1e-12, rtol=0)
-    torch.testing.assert_close(deltaformer_attention(q, k, v, beta, u_stage="qk", implementation="blocked", solve_block=4),
-                               expected, atol=1e-12, rtol=0)
+    blocked = deltaformer_attention(q, k, v, beta, u_stage="qk", implementation="blocked", solve_block=4)
+    torch.testing.assert_close(blocked, expected, atol=1e-12, rtol=0)
     # "kk" (the default) is the same recurrence with keys in place of queries, and differs from "qk"
     kk = _published_deltaformer(q, k, v, beta, rows=k)
     torch.testing.assert_close(deltaformer_attention(q, k, v, beta), kk, atol=1e-12, rtol=0)

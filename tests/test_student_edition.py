@@ -126,7 +126,7 @@ def test_every_other_cell_is_unchanged_and_in_order(student_folder, source):
     student = _student(student_folder, source)
     kept = [c for c in student.cells[1:] if c.get("id") not in boundary_ids]  # trimmed boundary cells aside
     assert [c.id for c in kept] == [c.id for c in expected]
-    for new, old in zip(kept, expected):
+    for new, old in zip(kept, expected, strict=True):
         # The one sentence the student edition rewrites (see test_no_student_notebook_claims_folded_solutions).
         source = student_edition.FOLDED_CLAIM.sub(student_edition.STUDENT_CLAIM, old.source)
         assert (new.cell_type, new.source, new.metadata) == (old.cell_type, source, old.metadata)
@@ -247,7 +247,10 @@ def test_a_solution_directive_it_cannot_place_is_refused_not_kept():
     [
         ([("md", "```{solution-end}\n```")], "without a matching"),
         ([("md", "```{solution-start} ex-a\n```"), ("code", "x = 1")], "'ex-a' opened in cell 0 has no"),
-        ([("md", "```{solution-start} ex-a\n```"), ("md", "```{solution-start} ex-b\n```")], "inside the solution 'ex-a'"),
+        (
+            [("md", "```{solution-start} ex-a\n```"), ("md", "```{solution-start} ex-b\n```")],
+            "inside the solution 'ex-a'",
+        ),
         ([("md", "```{solution-start} ex-a\n```"), ("md", "```{solution} ex-b\n```")], "inside the solution 'ex-a'"),
         ([("md", "`````{admonition} Note\n```{solution} ex-a\nnested\n```\n`````")], "nested inside another block"),
     ],
