@@ -21,6 +21,7 @@ Shapes: ``B`` prompts of ``n`` pairs; tensors are ``(B, n)`` unless said otherwi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -269,8 +270,11 @@ def stream_predictions(prompts: Prompts, method: str, *, bandwidth: float, lam: 
     """
     from . import regression
 
-    functions = {"nw": regression.prefix_nadaraya_watson, "krr": regression.prefix_kernel_ridge,
-                 "surrogate": regression.triangular_kernel_ridge}
+    functions: dict[str, Callable[..., np.ndarray]] = {
+        "nw": regression.prefix_nadaraya_watson,
+        "krr": regression.prefix_kernel_ridge,
+        "surrogate": regression.triangular_kernel_ridge,
+    }
     if method not in functions:
         raise ValueError(f"method must be one of {', '.join(functions)}; got {method!r}")
     options = {"bandwidth": bandwidth} if method == "nw" else {"bandwidth": bandwidth, "lam": lam}

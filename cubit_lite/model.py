@@ -138,13 +138,14 @@ class CharLM(nn.Module):
             nn.Embedding(config.block_size, config.d_model) if config.positions == "learned" else None
         )
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        blocks = [Block(config) for _ in range(config.n_layer)]  # typed Block (ModuleList items are Module)
+        self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(config.d_model, bias=config.bias)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.head.weight = self.token_embedding.weight  # tied embeddings
         self.apply(self._init_weights)
         # GPT-2: scale the residual projections by 1/√(2·n_layer).
-        for block in self.blocks:
+        for block in blocks:
             for projection in (block.mixer.out.weight, block.mlp.down.weight):
                 nn.init.normal_(projection, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 

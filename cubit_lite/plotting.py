@@ -25,6 +25,8 @@ image must be shown at its natural size.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
@@ -167,6 +169,7 @@ def weight_heatmap(
     weights = np.asarray(weights)
     x_train = np.asarray(x_train)
     x_query = np.asarray(x_query)
+    style: dict[str, Any]  # keyword arguments of pcolormesh
     if signed:
         bound = float(np.abs(weights).max()) or 1.0
         style = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}
@@ -214,6 +217,7 @@ def token_heatmap(
     if causal:
         offset = weights.shape[1] - weights.shape[0]
         weights = np.where(np.triu(np.ones(weights.shape, dtype=bool), k=offset + 1), np.nan, weights)
+    style: dict[str, Any]  # keyword arguments of imshow
     if signed:
         bound = vmax if vmax is not None else (float(np.nanmax(np.abs(weights))) or 1.0)
         style = {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound}

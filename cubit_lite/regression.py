@@ -136,10 +136,12 @@ def _kernel_name(kernel: str) -> str:
     return kernel
 
 
-def _on_empty(on_empty: str) -> str:
-    if on_empty not in _ON_EMPTY:
-        raise ValueError(f"on_empty must be one of {', '.join(_ON_EMPTY)}; got {on_empty!r}")
-    return on_empty
+def _on_empty(on_empty: str) -> OnEmpty:
+    if on_empty == "raise":
+        return "raise"
+    if on_empty == "nan":
+        return "nan"
+    raise ValueError(f"on_empty must be one of {', '.join(_ON_EMPTY)}; got {on_empty!r}")
 
 
 # --------------------------------------------------------------------------- #

@@ -31,7 +31,7 @@ from pathlib import Path
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; the overwrite checks still apply
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # a module or None; every use checks for None first
 
 __all__ = ["RUN_FILES", "RunFolder", "RunFolderError", "claim_run_folder"]
 
