@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         result, device = one_gpu(args.runs), None
     result.update(provenance(__file__, argv, git_commit=args.git_commit, device=device))
+    if device == "cpu":
+        result["device"] = f"CPU ({os.cpu_count()} cores; processes joined by gloo)"
     result["plan"] = "experiments/multi_gpu/PLAN.md"
     args.out.mkdir(parents=True, exist_ok=True)
     save_json(args.out / f"{args.part}.json", result)
