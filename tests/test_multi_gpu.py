@@ -1,0 +1,67 @@
+"""Issue 19's measurements: their plan predates them, and the committed files say what they claim.
+
+``experiments/multi_gpu/PLAN.md`` fixes the parts, endpoints and decision rules;
+``experiments/multi_gpu/run.py`` writes ``results/multi_gpu/<part>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "multi_gpu"
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def _load(part: str) -> dict:
+    return json.loads((RESULTS / f"{part}.json").read_text(encoding="utf-8"))
+
+
+def test_the_plan_was_committed_before_every_result():
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
+        pytest.skip("a shallow clone (or no git) has no history to check the order of commits in")
+    plan = _git("log", "--format=%H", "--diff-filter=A", "--", "experiments/multi_gpu/PLAN.md").stdout.split()
+    assert len(plan) == 1
+    for path in sorted(RESULTS.glob("*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        assert _git("merge-base", "--is-ancestor", plan[0], result["git_commit"]).returncode == 0, path.name
+        added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).stdout.split()
+        if added:
+            assert added[-1] != plan[0], f"{path.name} was committed with the plan, not after it"
+
+
+def test_the_cpu_equivalence_result_follows_the_plans_rules():
+    result = _load("equivalence")
+    assert result["command"].startswith("python experiments/multi_gpu/run.py equivalence")
+    assert result["device"].startswith("CPU (") and "gloo" in result["device"]
+    runs = {run["name"]: run for run in result["runs"]}
+    assert runs["one-s0"]["processes"] == 1 and runs["two-s0"]["processes"] == 2
+    assert all("processes: 2" in line for line in runs["two-s0"]["stdout_head"][:1])
+    a = result["A"]
+    steps = [str(s) for s in a["steps"]]
+    gap = sum(abs(runs["two-s0"]["val"][s] - runs["one-s0"]["val"][s]) for s in steps) / len(steps)
+    assert gap == pytest.approx(a["D_two_vs_one"])  # recomputed from the stored curves
+    assert a["tolerance"] == pytest.approx(max(a["S_seed1_vs_seed0"], 0.02))
+    assert a["equivalent"] == (a["D_two_vs_one"] <= a["tolerance"])
+    b = result["B"]
+    assert b["exact"] == (b["resumed_vs_uninterrupted_max_abs"] <= b["run_to_run_max_abs"])
+    resumed = runs["two-s0-resumed"]
+    assert set(resumed["val"]) == set(runs["two-s0"]["val"])  # the resumed log covers the whole run
+
+
+def test_the_one_gpu_result_if_present_is_from_a_gpu():
+    path = RESULTS / "one-gpu.json"
+    if not path.exists():
+        pytest.skip("no one-GPU measurement committed")
+    result = _load("one-gpu")
+    assert "H200" in result["device"] or "H100" in result["device"]
+    assert result["agree"] == (result["torchrun_vs_plain_val_max_abs"] <= 0.01)
+    launchers = {run["launcher"] for run in result["runs"]}
+    assert launchers == {"python", "torchrun"}
