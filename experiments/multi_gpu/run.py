@@ -37,8 +37,9 @@ def train(name: str, runs: Path, nprocs: int | None, args: list[str]) -> dict:
     if nprocs is None:
         command = [sys.executable, "-m", "cubit_lite.train"]
     else:
-        torchrun = str(Path(sys.executable).with_name("torchrun"))
-        command = [torchrun, "--standalone", f"--nproc_per_node={nprocs}", "-m", "cubit_lite.train"]
+        # torchrun, through this Python (the same as the `torchrun` script beside it)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nprocs}",
+                   "-m", "cubit_lite.train"]
     command += ["--out", str(out), "--no-progress", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=3600)
