@@ -194,7 +194,7 @@ def evaluate(model: CharLM, batches, autocast, *, per_position: bool = False):
     """Mean cross-entropy (nats/char) over fixed batches; with ``per_position``, also ``(T,)`` means."""
     was_training = model.training
     model.eval()
-    total, per_pos = 0.0, None
+    total, per_pos = 0.0, torch.zeros(())
     for x, y in batches:
         with autocast():
             logits, loss = model(x, y)
@@ -202,7 +202,7 @@ def evaluate(model: CharLM, batches, autocast, *, per_position: bool = False):
         if per_position:
             token_loss = torch.nn.functional.cross_entropy(
                 logits.float().transpose(1, 2), y, reduction="none").mean(0)  # (T,)
-            per_pos = token_loss if per_pos is None else per_pos + token_loss
+            per_pos = per_pos.to(token_loss.device) + token_loss
     model.train(was_training)
     mean = total / len(batches)
     return (mean, (per_pos / len(batches)).tolist()) if per_position else mean
@@ -391,7 +391,7 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use
     if main_process and removed:
         print(f"removed {len(removed)} temporary file(s) left by an interrupted checkpoint write", flush=True)
 
-    ddp_model = model
+    ddp_model: torch.nn.Module = model
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -417,9 +417,9 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use
             _check_finite(step, "model's weights", math.nan, out, last_good)
         states = [batch_generator.get_state()]
         if world > 1:
-            gathered = [None] * world
+            gathered: list[torch.Tensor | None] = [None] * world
             dist.all_gather_object(gathered, batch_generator.get_state())
-            states = gathered
+            states = [state for state in gathered if state is not None]
         if main_process:
             improved = val_loss is not None and (best_val is None or val_loss < best_val)
             if improved:

@@ -367,7 +367,7 @@ class DeltaFormerMixer(MultiHeadMixer):
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
         nn.init.constant_(self.beta.bias, float(beta_init))
-        self.beta._keep_init = True  # a model's weight initialisation must leave β = beta_init
+        setattr(self.beta, "_keep_init", True)  # noqa: B010 (a plain flag on a module: mypy would type it as a submodule)
 
     def betas(self, x: Tensor) -> Tensor:
         """``β``: ``(B, H, T)``."""
@@ -431,7 +431,7 @@ def _cubit_variant(*, unused: tuple[str, ...] = (), **fixed) -> Callable[..., Cu
         return CubitMixer(d_model, n_heads, **fixed, **options)
 
     hidden = set(fixed) | set(unused)
-    make.__signature__ = inspect.signature(CubitMixer).replace(
+    make.__signature__ = inspect.signature(CubitMixer).replace(  # type: ignore[attr-defined]
         parameters=[p for name, p in inspect.signature(CubitMixer).parameters.items() if name not in hidden]
     )
     return make
