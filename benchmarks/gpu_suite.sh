@@ -4,7 +4,7 @@
 #   tests    every Triton test, compiled, and the blocked path's CUDA tests
 #   speed    the mixer benchmark (8 heads × 64, 16k tokens a batch, median of 15 after 5
 #            warm-ups, T = 256…8192, error vs float64 beside each row), fp32 and bf16 in one
-#            JSON each, and a profile of the Triton Cubit in bf16 at T = 4096
+#            JSON each, and profiles of the Triton Cubit (bf16 at T = 1024 and 4096, fp32 at 4096)
 #   tune     launch configurations of the Triton solve (benchmarks/tune_triton.py)
 #   step     whole training steps at T = 1024, batch 16: 4×256 and 12×768, transformer and
 #            cubit, eager / CUDA graph / compiled + CUDA graph (benchmarks/profile_lm_step.py)
@@ -23,6 +23,12 @@ cd "$(dirname "$0")/.."
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
+# cubit-triton: the library's default; cubit-triton-before: the configuration it replaced;
+# precisions: the other tile precisions, for bf16 inputs
+mixers="sdpa cubit-triton cubit-triton-before deltaformer-triton"
+precisions="cubit-triton-tf32 cubit-triton-bf16-logits"
+peer="sdpa deltaformer-triton fla-deltaformer"
+
 run_tests() {
     # every Triton test (the small shapes too, compiled), and the blocked path's CUDA tests
     python3 -m pytest -q -p no:cacheprovider --noconftest tests/test_triton_solve.py "tests/test_blocked.py" \
@@ -31,23 +37,26 @@ run_tests() {
 
 run_speed() {
     local common="--lengths 256 512 1024 2048 4096 8192 --warmup 5 --repeat 15 --git-commit $commit"
-    timeout 170 python3 benchmarks/mixer_speed.py --mixers sdpa cubit-triton cubit-triton-ieee deltaformer-triton \
-        --dtypes fp32 $common --out "$out/mixer_speed_fp32_$suffix.json" 2>&1 | grep -v Warning | tail -40
-    timeout 170 python3 benchmarks/mixer_speed.py --mixers sdpa cubit-triton cubit-triton-tf32 deltaformer-triton \
-        --dtypes bf16 $common --out "$out/mixer_speed_bf16_$suffix.json" 2>&1 | grep -v Warning | tail -40
-    timeout 45 python3 benchmarks/profile_mixer.py --mixer cubit-triton --dtype bf16 --length 4096 \
-        --git-commit "$commit" > "$out/profile_triton_bf16_T4096_$suffix.txt" 2>&1
+    timeout 150 python3 benchmarks/mixer_speed.py --mixers $mixers --dtypes fp32 $common \
+        --out "$out/mixer_speed_fp32_$suffix.json" 2>&1 | grep -v Warning | grep "cubit-triton \|sdpa"
+    timeout 150 python3 benchmarks/mixer_speed.py --mixers $mixers $precisions --dtypes bf16 $common \
+        --out "$out/mixer_speed_bf16_$suffix.json" 2>&1 | grep -v Warning | grep "cubit-triton \|sdpa"
+    for case in "bf16 1024" "bf16 4096" "fp32 4096"; do
+        set -- $case
+        timeout 40 python3 benchmarks/profile_mixer.py --mixer cubit-triton --dtype "$1" --length "$2" \
+            --git-commit "$commit" > "$out/profile_triton_$1_T$2_$suffix.txt" 2>&1
+    done
 }
 
 run_tune() {
-    timeout 300 python3 benchmarks/tune_triton.py --lengths 1024 4096 --git-commit "$commit" \
-        --out "$out/tune_triton_$suffix.json" 2>&1 | grep -v Warning | grep "best\|Error"
+    timeout 100 python3 benchmarks/tune_triton.py --lengths 4096 --knobs grad warps_row_lse superblock \
+        --git-commit "$commit" --out "$out/tune_triton_T4096_$suffix.json" 2>&1 | grep -v Warning | grep "best\|Error"
 }
 
 run_step() {
     for width in "4 4 256" "12 12 768"; do
         set -- $width
-        timeout 240 python3 benchmarks/profile_lm_step.py --mixers transformer cubit --modes eager graph compile-graph \
+        timeout 160 python3 benchmarks/profile_lm_step.py --mixers transformer cubit --modes eager graph compile-graph \
             --mixer-option implementation=triton --n-layer "$1" --n-head "$2" --d-model "$3" --block-size 1024 \
             --batch-size 16 --git-commit "$commit" --out "$out/lm_step_${1}x${3}_T1024_$suffix.json" \
             > "$out/lm_step_${1}x${3}_T1024_$suffix.txt" 2>&1
@@ -56,7 +65,7 @@ run_step() {
 }
 
 run_peer() {
-    timeout 330 python3 benchmarks/mixer_speed.py --mixers sdpa deltaformer-triton fla-deltaformer --dtypes bf16 fp32 \
+    timeout 330 python3 benchmarks/mixer_speed.py --mixers $peer --dtypes bf16 fp32 \
         --lengths 1024 4096 8192 --warmup 3 --repeat 10 --git-commit "$commit" --out "$out/mixer_speed_fla_$suffix.json" \
         2>&1 | grep -v Warning | tail -20
 }

@@ -67,6 +67,7 @@ MIXERS: dict[str, Callable[[Inputs], torch.Tensor]] = {
                                                           implementation="triton"),
     "cubit-triton-ieee": lambda x: _with_tiles("ieee", MIXERS["cubit-triton"], x),
     "cubit-triton-tf32": lambda x: _with_tiles("tf32", MIXERS["cubit-triton"], x),
+    "cubit-triton-before": lambda x: _with_config(BEFORE, MIXERS["cubit-triton"], x),
     "cubit-triton-bf16-logits": lambda x: _with_tiles("bf16-logits", MIXERS["cubit-triton"], x),
     "cubit-triton-bf16": lambda x: _with_tiles("bf16", MIXERS["cubit-triton"], x),
     "fla-deltaformer": lambda x: fla_deltaformer(x),
@@ -77,17 +78,29 @@ softmax attention written as ``A @ V`` (the NW form, a T×T matrix per head);
 ``*-triton`` the fused kernels of :mod:`cubit_lite.mixers.triton_solve`;
 ``fla-deltaformer`` the peer kernel (below)."""
 
-GPU_ONLY = ("cubit-triton", "deltaformer-triton", "cubit-triton-ieee", "cubit-triton-tf32", "cubit-triton-bf16-logits",
-            "cubit-triton-bf16", "fla-deltaformer")
+GPU_ONLY = ("cubit-triton", "deltaformer-triton", "cubit-triton-ieee", "cubit-triton-tf32", "cubit-triton-before",
+            "cubit-triton-bf16-logits", "cubit-triton-bf16", "fla-deltaformer")
 """Rows that need a CUDA device (Triton kernels). ``cubit-triton`` uses the library's
 :data:`~cubit_lite.mixers.triton_solve.DEFAULT_CONFIG`; the ``cubit-triton-<precision>``
 rows force that tile precision for float32 and bfloat16 inputs alike."""
 
 ORACLE = {"cubit-blocked": "cubit", "cubit-triton": "cubit", "cubit-triton-ieee": "cubit", "cubit-triton-tf32": "cubit",
+          "cubit-triton-before": "cubit",
           "cubit-triton-bf16-logits": "cubit", "cubit-triton-bf16": "cubit",
           "deltaformer-blocked": "deltaformer", "deltaformer-triton": "deltaformer",
           "fla-deltaformer": "deltaformer"}
 """The float64 reference of the accuracy check for rows that cannot run in float64."""
+
+
+BEFORE = triton_solve.TritonConfig(superblock=512, grad_block=64, warps_row_lse=4, warps_grad=4,
+                                   half_precision="tf32")
+"""The library's configuration before issue 18 (one fixed launch configuration, TF32 tiles for
+half-precision inputs): the ``cubit-triton-before`` row."""
+
+
+def _with_config(config, run: Callable[[Inputs], torch.Tensor], x: Inputs) -> torch.Tensor:
+    with triton_solve.triton_config(config):
+        return run(x)
 
 
 def _with_tiles(precision: str, run: Callable[[Inputs], torch.Tensor], x: Inputs) -> torch.Tensor:

@@ -4,7 +4,8 @@ One knob at a time, starting from the library's :data:`DEFAULT_CONFIG`
 (``cubit_lite.mixers.triton_solve``): for bfloat16 inputs first the tile precision
 (``half_precision``), then the gradient kernels' tile with their warps, the warps of
 ``row_lse``, of the parallel off-diagonal kernels and of the sequential in-superblock
-kernels, the pipelining depth and the superblock size. Each configuration is a
+kernels, the pipelining depth and the superblock size (``None``: the library's choice
+per shape, by Triton's autotuner). Each configuration is a
 :class:`TritonConfig` passed in with ``triton_config``; it times forward+backward of
 ``cubit_attention(..., implementation="triton")`` on the benchmark's shape
 (``mixer_speed.py``: 8 heads × 64, 16k tokens per batch) at each ``--lengths`` value,
@@ -36,12 +37,12 @@ from cubit_lite.results import provenance, save_json  # noqa: E402
 
 KNOBS = {
     "half_precision": ["tf32", "bf16-logits", "bf16"],  # bfloat16 inputs only
-    "grad": [(64, 4), (32, 4), (64, 8), (128, 8)],  # (grad_block, warps_grad)
-    "warps_row_lse": [4, 8],
+    "grad": [(None, None), (64, 4), (32, 4), (64, 8)],  # (grad_block, warps_grad); None: chosen per shape
+    "warps_row_lse": [None, 4, 8],  # None: chosen per shape
     "warps_offdiag": [4, 8],
     "warps_local": [4, 8],
     "stages": [3, 2, 4],
-    "superblock": [512, 256, 1024],
+    "superblock": [1024, 512, 256],
 }
 """Each knob's values, the library default's first; ``grad`` sets two fields at once."""
 
@@ -95,9 +96,15 @@ def main(argv: list[str] | None = None) -> dict:
             def time_of(trial: dict, inputs=inputs, timed=timed, dtype_name=dtype_name, length=length) -> float:
                 key = repr(sorted(trial.items()))
                 if key not in timed:
-                    with triton_solve.triton_config(to_config(trial)):
-                        timed[key] = fwd_bwd_ms(inputs, args.warmup, args.repeat)
-                    rows.append({"dtype": dtype_name, "T": length, **trial, "fwd_bwd_ms": timed[key]})
+                    row = {"dtype": dtype_name, "T": length, **trial}
+                    try:
+                        with triton_solve.triton_config(to_config(trial)):
+                            timed[key] = fwd_bwd_ms(inputs, args.warmup, args.repeat)
+                        row.update(fwd_bwd_ms=timed[key], status="ok")
+                    except Exception as err:  # noqa: BLE001 - e.g. a tile too large for shared memory
+                        timed[key] = float("inf")
+                        row["status"] = f"error: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                    rows.append(row)
                     print(f"{dtype_name} T={length} {trial} {timed[key]:.3f} ms", flush=True)
                 return timed[key]
 

@@ -74,7 +74,7 @@ def test_gpu_suite_script_parses_and_names_real_rows():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import mixer_speed
 
-    for name in ("mixers=", "peer="):
+    for name in ("mixers=", "precisions=", "peer="):
         line = next(line for line in script.read_text().splitlines() if line.startswith(name))
         rows = line.split("=", 1)[1].strip('"').split()
         assert rows and set(rows) <= set(mixer_speed.MIXERS), line

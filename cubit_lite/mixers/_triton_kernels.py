@@ -269,7 +269,7 @@ def grad_rows(X, Z, AL, BE, U, DY, S, LSE, HV, G, CV, CD, DD, DAL, Tp, STRICT: t
 
 
 @triton.jit
-def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, NG, STRICT: tl.constexpr, GB: tl.constexpr,
+def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, STRICT: tl.constexpr, GB: tl.constexpr,
               BD: tl.constexpr, DV: tl.constexpr, LPREC: tl.constexpr, PREC: tl.constexpr):
     """H_j = Σ_{t>=j} dℓ_tj α_t x_t for one block of GB columns (dz = β H) and
     DBE_j = z_j · H_j, with c and the diagonal's cd from :func:`grad_rows`. Grid (Tp/GB, BH)."""
@@ -281,7 +281,7 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, NG, STRICT: tl.co
     cols = j * GB + r
     u = tl.load(U + bh * Tp * DV + cols[:, None] * DV + vd[None, :])
     acc = tl.zeros([GB, BD], tl.float32)
-    for i in range(j, NG):
+    for i in range(j, Tp // GB):
         rows = i * GB + r
         x, al, lse = _query_rows(X, AL, LSE, bh, Tp, rows, dims, BD)
         s = tl.load(S + bh * Tp + rows)
@@ -294,3 +294,26 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, NG, STRICT: tl.co
     tl.store(H + bh * Tp * BD + cols[:, None] * BD + dims[None, :], acc)
     z = tl.load(Z + bh * Tp * BD + cols[:, None] * BD + dims[None, :])
     tl.store(DBE + bh * Tp + cols, tl.sum(z.to(tl.float32) * acc, 1))
+
+
+# --------------------------------------------------------------------------- #
+# Per-shape choices (Triton's autotuner): the first call for a new shape times each
+# candidate and keeps the fastest for that shape. Every kernel tuned here only writes
+# outputs that depend on its inputs alone, so the timing runs change nothing.
+# --------------------------------------------------------------------------- #
+GRAD_TILES = ((32, 4), (64, 4), (64, 8))
+"""The candidates ``(GB, num_warps)`` of the gradient kernels (``GB`` divides ``Tp``:
+the solve pads ``Tp`` to a multiple of 64)."""
+
+ROW_LSE_WARPS = (4, 8)
+"""The candidate ``num_warps`` of :func:`row_lse`."""
+
+_SHAPE = ["Tp", "BD", "DV", "STRICT", "LPREC", "PREC"]
+
+grad_rows_tuned = triton.autotune(
+    configs=[triton.Config({"GB": gb}, num_warps=w, num_stages=3) for gb, w in GRAD_TILES], key=_SHAPE)(grad_rows)
+grad_cols_tuned = triton.autotune(
+    configs=[triton.Config({"GB": gb}, num_warps=w, num_stages=3) for gb, w in GRAD_TILES], key=_SHAPE)(grad_cols)
+row_lse_tuned = triton.autotune(
+    configs=[triton.Config({}, num_warps=w, num_stages=3) for w in ROW_LSE_WARPS],
+    key=["Tp", "BD", "STRICT", "LPREC"])(row_lse)

@@ -110,36 +110,48 @@ class TritonConfig:
         block: rows per block ``C`` of the substitutions (a power of two, at least 16).
         superblock: tokens per superblock (a multiple of ``block``): the sequential
             chains are this long; everything between superblocks runs in parallel.
-        grad_block: row and column tile of the two gradient kernels (a power of two, at least 16).
+        grad_block: row and column tile of the two gradient kernels (a power of two, at
+            least 16), or None: chosen per shape with ``warps_grad`` (below).
         warps_row_lse, warps_offdiag, warps_local, warps_grad: warps per program of each
             kernel family (``row_lse``; ``forward_offdiag`` and ``backward_offdiag``;
             ``forward_local`` and ``backward_local``; ``grad_rows`` and ``grad_cols``).
+            None for ``row_lse``, or ``grad_block=None`` for the gradient kernels (their
+            tile and warps together; ``warps_grad`` is then not used): Triton's
+            autotuner times the candidates of ``_triton_kernels`` (``ROW_LSE_WARPS``,
+            ``GRAD_TILES``) on the first call for each shape and keeps the fastest. A
+            fixed tile with ``warps_grad=None`` gets 4 warps. (Triton's CPU
+            interpreter takes no timings: there None means a tile of 64 and 4 warps.)
         stages: software-pipelining depth (Triton's ``num_stages``) of every kernel.
         float32_precision: tile precision for float32 inputs (one of :data:`PRECISIONS`).
         half_precision: tile precision when the caller's inputs are bfloat16 or float16.
     """
 
     block: int = 64
-    superblock: int = 512
-    grad_block: int = 64
-    warps_row_lse: int = 4
+    superblock: int = 1024
+    grad_block: int | None = None
+    warps_row_lse: int | None = None
     warps_offdiag: int = 4
     warps_local: int = 4
-    warps_grad: int = 4
+    warps_grad: int | None = None
     stages: int = 3
     float32_precision: str = "tf32x3"
-    half_precision: str = "tf32"
+    half_precision: str = "bf16"
 
     def __post_init__(self):
         for name in ("block", "grad_block"):
             value = getattr(self, name)
+            if name == "grad_block" and value is None:
+                continue
             if not isinstance(value, int) or value < 16 or value & (value - 1):
                 raise ValueError(f"{name} must be a power of two >= 16; got {value!r}")
         if not isinstance(self.superblock, int) or self.superblock < self.block or self.superblock % self.block:
             raise ValueError(f"superblock must be a positive multiple of block ({self.block}); got {self.superblock!r}")
         for name in ("warps_row_lse", "warps_offdiag", "warps_local", "warps_grad"):
-            if getattr(self, name) not in (1, 2, 4, 8, 16):
-                raise ValueError(f"{name} must be 1, 2, 4, 8 or 16; got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if value is None and name != "warps_offdiag" and name != "warps_local":
+                continue
+            if value not in (1, 2, 4, 8, 16):
+                raise ValueError(f"{name} must be 1, 2, 4, 8 or 16; got {value!r}")
         if not isinstance(self.stages, int) or self.stages < 1:
             raise ValueError(f"stages must be a positive integer; got {self.stages!r}")
         for name in ("float32_precision", "half_precision"):
@@ -152,8 +164,11 @@ def _check_precision(precision: str) -> None:
 
 
 DEFAULT_CONFIG = TritonConfig()
-"""The library's configuration, chosen with ``benchmarks/tune_triton.py`` on an H200
-(``results/tune_triton_h200.json``)."""
+"""The library's configuration. On an H200 (``benchmarks/tune_triton.py``, bfloat16 inputs
+at T = 1024: 4.0 ms forward+backward with the earlier fixed choice, 3.0 ms with this
+one's) bfloat16 tiles for half-precision inputs, superblocks of 1024 tokens and the
+gradient tile and ``row_lse``'s warps chosen per shape paid; more warps for the
+substitution kernels and other pipelining depths did not."""
 
 _current = DEFAULT_CONFIG
 
@@ -313,7 +328,7 @@ class _TritonSystemSolve(torch.autograd.Function):
         bsz, heads, t, dk = x.shape
         dv = y.shape[-1]
         block = config.block
-        unit = max(block, config.grad_block)  # both powers of two: tp is a multiple of each
+        unit = max(block, config.grad_block or 64)  # powers of two: tp is a multiple of each (64: every candidate)
         tp = -(-t // unit) * unit
         bd, dvp = _width(dk), _width(dv)
         nb, bh = tp // block, bsz * heads
@@ -329,8 +344,12 @@ class _TritonSystemSolve(torch.autograd.Function):
             precisions = dict(LPREC=lprec, PREC=prec)
             lse = torch.empty(bh, tp, dtype=torch.float32, device=x.device)
             p_diag = torch.empty(bh, nb, block, block, dtype=torch.float32, device=x.device)
-            kernels.row_lse[(nb, bh)](*logits, lse, p_diag, tp, nb, STRICT=strict, C=block, BD=bd,
-                                      LPREC=lprec, **_launch(config.warps_row_lse, config))
+            row_lse_args = dict(STRICT=strict, C=block, BD=bd, LPREC=lprec)
+            if config.warps_row_lse is None and not interpreting():  # chosen per shape
+                kernels.row_lse_tuned[(nb, bh)](*logits, lse, p_diag, tp, nb, **row_lse_args)
+            else:
+                kernels.row_lse[(nb, bh)](*logits, lse, p_diag, tp, nb, **row_lse_args,
+                                          **_launch(config.warps_row_lse or 4, config))
             dinv = _diagonal_inverses(p_diag, sp, dp, overwrite=not strict)  # strict: h needs P_ii below
             up = torch.empty_like(yp)
             off = torch.empty_like(yp)
@@ -393,12 +412,16 @@ class _TritonSystemSolve(torch.autograd.Function):
                 g = acc if fits else torch.empty(xp.shape, dtype=torch.float32, device=xp.device)
                 hh = torch.empty(zp.shape, dtype=torch.float32, device=zp.device)
                 c, cd, dd, dal, dbe = torch.empty(5, bh, tp, dtype=torch.float32, device=xp.device).unbind(0)
-                gb = config.grad_block  # tp is a multiple of it (forward padded it so)
-                ng = tp // gb
-                common = dict(STRICT=ctx.strict, GB=gb, BD=bd, DV=dvp, **precisions,
-                              **_launch(config.warps_grad, config))
-                kernels.grad_rows[(ng, bh)](*logits, up, dy, sp, lse, h, g, c, cd, dd, dal, tp, **common)
-                kernels.grad_cols[(ng, bh)](*logits, up, dy, sp, lse, c, cd, hh, dbe, tp, ng, **common)
+                common = dict(STRICT=ctx.strict, BD=bd, DV=dvp, **precisions)
+                if config.grad_block is None and not interpreting():  # tile and warps chosen per shape
+                    rows, cols = kernels.grad_rows_tuned, kernels.grad_cols_tuned
+                    grid = lambda meta: (tp // meta["GB"], bh)  # noqa: E731
+                else:  # tp is a multiple of the tile (forward padded it so)
+                    gb = config.grad_block or 64
+                    rows, cols, grid = kernels.grad_rows, kernels.grad_cols, (tp // gb, bh)
+                    common.update(GB=gb, **_launch(config.warps_grad or 4, config))
+                rows[grid](*logits, up, dy, sp, lse, h, g, c, cd, dd, dal, tp, **common)
+                cols[grid](*logits, up, dy, sp, lse, c, cd, hh, dbe, tp, **common)
                 grads = {"al": dal, "be": dbe, "x": g.mul_(alp.unsqueeze(-1)), "z": hh.mul_(bep.unsqueeze(-1))}
                 if ctx.same_xz:  # one tensor passed as x and z: its gradient is the sum, returned once
                     grads["x"], grads["z"] = grads["x"].add_(grads["z"]), None
