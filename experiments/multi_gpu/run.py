@@ -3,6 +3,7 @@
     python experiments/multi_gpu/run.py equivalence --runs /tmp/mg --out results/multi_gpu   # parts A and B (CPU)
     python experiments/multi_gpu/run.py scaling --nprocs 1 2 --runs /tmp/mg --out OUT        # part C (GPUs)
     python experiments/multi_gpu/run.py one-gpu --runs /tmp/mg --out OUT                     # part D (one GPU)
+    python experiments/multi_gpu/run.py determinism --runs /tmp/mg --out OUT                 # FOLLOWUP.md (one GPU)
 
 Each part writes ``OUT/<part>.json``: every run's command, validation curve, training
 losses and tokens/s, the plan's endpoint and decision, and the provenance (command,
@@ -125,10 +126,28 @@ def one_gpu(runs: Path) -> dict:
     }
 
 
+def determinism(runs: Path) -> dict:
+    """Follow-up (FOLLOWUP.md): the plain command twice, per solve; how far apart two identical runs end up."""
+    args = [*GPU_SIZE, "--block-size", "256", "--batch-size", "64", "--steps", "200", "--eval-interval", "25",
+            "--log-interval", "10", "--seed", "0"]
+    arms = {"cubit-auto": ["--mixer", "cubit"],
+            "cubit-reference": ["--mixer", "cubit", "--mixer-option", "implementation=reference"],
+            "transformer": ["--mixer", "transformer"]}
+    result: dict = {"runs": [], "arms": {}}
+    for arm, extra in arms.items():
+        first = train(f"det-{arm}-1", runs, None, [*args, *extra])
+        second = train(f"det-{arm}-2", runs, None, [*args, *extra])
+        result["runs"] += [first, second]
+        result["arms"][arm] = {"val_max_abs": max_abs_gap(first["val"], second["val"]),
+                               "train_max_abs": max_abs_gap(first["train"], second["train"]),
+                               "bitwise_equal": first["val"] == second["val"] and first["train"] == second["train"]}
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("equivalence", "scaling", "one-gpu"))
+    parser.add_argument("part", choices=("equivalence", "scaling", "one-gpu", "determinism"))
     parser.add_argument("--runs", type=Path, required=True, help="folder for the runs (must not hold them yet)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the part's JSON")
     parser.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
@@ -141,8 +160,10 @@ def main(argv: list[str] | None = None) -> None:
         result, device = equivalence(args.runs), "cpu"
     elif args.part == "scaling":
         result, device = scaling(args.runs, args.nprocs), None
-    else:
+    elif args.part == "one-gpu":
         result, device = one_gpu(args.runs), None
+    else:
+        result, device = determinism(args.runs), None
     result.update(provenance(__file__, argv, git_commit=args.git_commit, device=device))
     if device == "cpu":
         result["device"] = f"CPU ({os.cpu_count()} cores; processes joined by gloo)"
