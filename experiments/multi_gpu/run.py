@@ -13,6 +13,7 @@ device, torch, git commit).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import statistics
@@ -133,10 +134,17 @@ def determinism(runs: Path) -> dict:
     arms = {"cubit-auto": ["--mixer", "cubit"],
             "cubit-reference": ["--mixer", "cubit", "--mixer-option", "implementation=reference"],
             "transformer": ["--mixer", "transformer"]}
-    result: dict = {"runs": [], "arms": {}}
-    for arm, extra in arms.items():
-        first = train(f"det-{arm}-1", runs, None, [*args, *extra])
-        second = train(f"det-{arm}-2", runs, None, [*args, *extra])
+    result: dict = {"runs": [], "arms": {}, "note": "the three arms ran at the same time on the GPU, "
+                    "each arm's two runs one after the other"}
+
+    def pair(arm: str) -> tuple[dict, dict]:
+        extra = arms[arm]
+        return (train(f"det-{arm}-1", runs, None, [*args, *extra]),
+                train(f"det-{arm}-2", runs, None, [*args, *extra]))
+
+    with concurrent.futures.ThreadPoolExecutor(len(arms)) as pool:
+        pairs = dict(zip(arms, pool.map(pair, arms), strict=True))
+    for arm, (first, second) in pairs.items():
         result["runs"] += [first, second]
         result["arms"][arm] = {"val_max_abs": max_abs_gap(first["val"], second["val"]),
                                "train_max_abs": max_abs_gap(first["train"], second["train"]),
