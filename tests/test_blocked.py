@@ -89,7 +89,7 @@ def test_blocked_equals_reference_forward_and_backward(shape, ref_norm):
     u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, g, w, ref_norm=ref_norm, solve_block=block)
     u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, g, w, ref_norm=ref_norm, solve_block=block)
     assert_matches(u_blk, u_ref)
-    for got, want in zip(grads_blk, grads_ref):
+    for got, want in zip(grads_blk, grads_ref, strict=True):
         assert_matches(got, want)
 
 
@@ -107,7 +107,7 @@ def test_blocked_equals_reference_for_every_lambda_and_s(lam, with_s, g):
     u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, g, w, solve_block=8)
     assert_matches(u_blk, u_ref)
     assert len(grads_blk) == len(grads_ref)
-    for got, want in zip(grads_blk, grads_ref):
+    for got, want in zip(grads_blk, grads_ref, strict=True):
         assert_matches(got, want)
 
 
@@ -121,7 +121,7 @@ def test_blocked_cubit_attention_equals_reference(ref_norm):
         out = cubit_attention(*leaves[:4], s=leaves[4], lam=leaves[5], ref_norm=ref_norm,
                               implementation=implementation, solve_block=16)
         outs[implementation] = (out, *torch.autograd.grad((out * w).sum(), leaves))
-    for got, want in zip(outs["blocked"], outs["reference"]):
+    for got, want in zip(outs["blocked"], outs["reference"], strict=True):
         assert_matches(got, want)
 
 
@@ -163,7 +163,7 @@ def test_float32_at_length_1024_is_close_to_the_float64_reference(ref_norm):
     as32 = [x.float() for x in (r, v, s, w)]
     u32, grads32 = solve_and_grads("blocked", *as32[:3], 1e-3, 1.0, as32[3], ref_norm=ref_norm, solve_block=64)
     assert u32.dtype == torch.float32
-    for got, want in zip((u32, *grads32), (u64, *grads64)):
+    for got, want in zip((u32, *grads32), (u64, *grads64), strict=True):
         assert ((got.double() - want).norm() / want.norm()).item() < 1e-5
 
 
@@ -181,7 +181,7 @@ def test_bf16_inputs_under_cpu_autocast_solve_in_float32():
         assert u.dtype == torch.float32 and out.dtype == torch.bfloat16
         grads = torch.autograd.grad(out.float().sum() + out_delta.float().sum(), leaves)
         outs[implementation] = (u, out, out_delta, *grads)
-    for got, want in zip(outs["blocked"], outs["reference"]):
+    for got, want in zip(outs["blocked"], outs["reference"], strict=True):
         assert ((got.float() - want.float()).norm() / want.float().norm()).item() < 3e-2
 
 
@@ -243,7 +243,8 @@ def test_auto_is_the_reference_on_cpu():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda r, v: cubit_solve(r, v, implementation="fast"), "unknown implementation 'fast'; choose one of auto, reference, blocked, triton"),
+    (lambda r, v: cubit_solve(r, v, implementation="fast"),
+     "unknown implementation 'fast'; choose one of auto, reference, blocked, triton"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", causal=False), "causal"),
     (lambda r, v: cubit_attention(r, r, v, r, implementation="blocked", causal=False), "causal"),
     (lambda r, v: cubit_solve(r, v, implementation="blocked", solve_block=0), "block"),
@@ -284,7 +285,7 @@ def test_blocked_deltaformer_equals_reference_forward_and_backward(shape):
     u_ref, grads_ref = delta_and_grads("reference", k, v, beta, w, block)
     u_blk, grads_blk = delta_and_grads("blocked", k, v, beta, w, block)
     assert_matches(u_blk, u_ref)
-    for got, want in zip(grads_blk, grads_ref):
+    for got, want in zip(grads_blk, grads_ref, strict=True):
         assert_matches(got, want)
 
 
@@ -304,7 +305,7 @@ def test_blocked_deltaformer_attention_equals_reference_and_is_causal():
         leaves = [x.clone().requires_grad_() for x in (q, k, v, beta)]
         out = deltaformer_attention(*leaves, implementation=implementation, solve_block=16)
         outs[implementation] = (out, *torch.autograd.grad((out * w).sum(), leaves))
-    for got, want in zip(outs["blocked"], outs["reference"]):
+    for got, want in zip(outs["blocked"], outs["reference"], strict=True):
         assert_matches(got, want)
     t0 = 23
     changed = [x.clone() for x in (q, k, v)]
@@ -349,7 +350,7 @@ def test_layer_with_blocked_solve_equals_reference(name):
     assert_matches(out_blk, out_ref)
     (out_ref * w).sum().backward()
     (out_blk * w).sum().backward()
-    for (pname, p_ref), (_, p_blk) in zip(reference.named_parameters(), blocked.named_parameters()):
+    for (pname, p_ref), (_, p_blk) in zip(reference.named_parameters(), blocked.named_parameters(), strict=True):
         assert p_ref.grad is not None, pname
         assert_matches(p_blk.grad, p_ref.grad)
 
@@ -365,7 +366,7 @@ def test_deltaformer_layer_with_blocked_solve_equals_reference():
     assert_matches(out_blk, out_ref)
     (out_ref * w).sum().backward()
     (out_blk * w).sum().backward()
-    for p_ref, p_blk in zip(reference.parameters(), blocked.parameters()):
+    for p_ref, p_blk in zip(reference.parameters(), blocked.parameters(), strict=True):
         assert_matches(p_blk.grad, p_ref.grad)
 
 
@@ -391,7 +392,7 @@ def test_cuda_float64_blocked_equals_reference(ref_norm):
     u_ref, grads_ref = solve_and_grads("reference", r, v, s, lam, 1.0, w, ref_norm=ref_norm, solve_block=64)
     u_blk, grads_blk = solve_and_grads("blocked", r, v, s, lam, 1.0, w, ref_norm=ref_norm, solve_block=64)
     assert_matches(u_blk, u_ref)
-    for got, want in zip(grads_blk, grads_ref):
+    for got, want in zip(grads_blk, grads_ref, strict=True):
         assert_matches(got, want)
 
 
@@ -408,7 +409,7 @@ def test_cuda_bf16_autocast_runs_the_solve_in_float32():
         assert u.dtype == torch.float32
         grads = torch.autograd.grad((out.float() * w).sum(), leaves)
         outs[implementation] = (u, out.float(), *grads)
-    for got, want in zip(outs["blocked"], outs["reference"]):
+    for got, want in zip(outs["blocked"], outs["reference"], strict=True):
         assert ((got - want).norm() / want.norm()).item() < 2e-2
 
 
@@ -419,7 +420,7 @@ def test_cuda_float64_blocked_deltaformer_equals_reference():
     u_ref, grads_ref = delta_and_grads("reference", k, v, beta, w, 64)
     u_blk, grads_blk = delta_and_grads("blocked", k, v, beta, w, 64)
     assert_matches(u_blk, u_ref)
-    for got, want in zip(grads_blk, grads_ref):
+    for got, want in zip(grads_blk, grads_ref, strict=True):
         assert_matches(got, want)
 
 

@@ -180,7 +180,8 @@ def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, solve_bloc
 
 
 def reference_rows(r: Tensor, ref_norm: str, eps: float) -> Tensor:
-    """``a`` of ``ℓ = a bᵀ`` (equations page §3.2, ``book/equations.md``): ``r / max(‖r‖, ε)`` for ``"both"``, else ``r``."""
+    """``a`` of ``ℓ = a bᵀ`` (equations page §3.2, ``book/equations.md``): ``r / max(‖r‖, ε)``
+    for ``"both"``, else ``r``."""
     return r / r.norm(dim=-1, keepdim=True).clamp_min(eps) if ref_norm == "both" else r
 
 

@@ -121,6 +121,9 @@ class TritonConfig:
             ``GRAD_TILES``) on the first call for each shape and keeps the fastest. A
             fixed tile with ``warps_grad=None`` gets 4 warps. (Triton's CPU
             interpreter takes no timings: there None means a tile of 64 and 4 warps.)
+            The autotuner's choice comes from timings, so two runs may pick different
+            tiles and round differently: for bitwise-repeatable training pass fixed
+            values (e.g. ``grad_block=64, warps_grad=4, warps_row_lse=4``).
         stages: software-pipelining depth (Triton's ``num_stages``) of every kernel.
         float32_precision: tile precision for float32 inputs (one of :data:`PRECISIONS`).
         half_precision: tile precision when the caller's inputs are bfloat16 or float16.
