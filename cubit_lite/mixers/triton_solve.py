@@ -167,11 +167,10 @@ def _check_precision(precision: str) -> None:
 
 
 DEFAULT_CONFIG = TritonConfig()
-"""The library's configuration. On an H200 (``benchmarks/tune_triton.py``, bfloat16 inputs
-at T = 1024: 4.0 ms forward+backward with the earlier fixed choice, 3.0 ms with this
-one's) bfloat16 tiles for half-precision inputs, superblocks of 1024 tokens and the
-gradient tile and ``row_lse``'s warps chosen per shape paid; more warps for the
-substitution kernels and other pipelining depths did not."""
+"""The library's configuration: bfloat16 tile products for half-precision inputs,
+superblocks of 1024 tokens, and the gradient tile and ``row_lse``'s warps chosen per shape.
+The measurements behind it are ``results/mixer_speed_{fp32,bf16}_tuned_h200.json`` and
+``results/tune_triton_T4096_tuned_h200.json`` (``benchmarks/tune_triton.py``)."""
 
 _current = DEFAULT_CONFIG
 
