@@ -13,7 +13,8 @@ One loop for every mixer, so that a comparison changes nothing but the mixer:
 * atomic checkpoints (``latest.pt`` at every evaluation, ``best.pt`` when the
   validation loss improves, written first so that ``latest.pt`` never records a best
   model that is not on disk) and ``--resume``, which continues exactly where the run
-  stopped (same numbers as an uninterrupted run, on the same device);
+  stopped (on a CPU, the same numbers as an uninterrupted run bit for bit; on a GPU, whose
+  kernels are not bit-reproducible, as close as two uninterrupted runs);
 * a run folder that is never silently overwritten and never shared by two trainers
   (:mod:`cubit_lite.run_folder`: ``--resume`` continues, ``--overwrite`` replaces);
 * hyperparameters checked before any work (finite, in range), and a run that diverges
