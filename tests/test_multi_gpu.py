@@ -65,3 +65,20 @@ def test_the_one_gpu_result_if_present_is_from_a_gpu():
     assert result["agree"] == (result["torchrun_vs_plain_val_max_abs"] <= 0.01)
     launchers = {run["launcher"] for run in result["runs"]}
     assert launchers == {"python", "torchrun"}
+
+
+def test_the_determinism_follow_up_recomputes_from_its_runs():
+    path = RESULTS / "determinism.json"
+    if not path.exists():
+        pytest.skip("no determinism follow-up committed")
+    follow_up = (ROOT / "experiments" / "multi_gpu" / "FOLLOWUP.md").read_text(encoding="utf-8")
+    assert "exploratory" in follow_up and "one-gpu.json" in follow_up
+    result = _load("determinism")
+    runs = {run["name"]: run for run in result["runs"]}
+    assert set(result["arms"]) == {"cubit-auto", "cubit-reference", "transformer"}
+    for arm, summary in result["arms"].items():
+        first, second = runs[f"det-{arm}-1"], runs[f"det-{arm}-2"]
+        assert first["command"] == second["command"]  # the same command twice
+        gap = max(abs(first["val"][s] - second["val"][s]) for s in first["val"])
+        assert gap == pytest.approx(summary["val_max_abs"])
+        assert summary["bitwise_equal"] == (first["val"] == second["val"] and first["train"] == second["train"])
