@@ -200,6 +200,21 @@ def test_triton_config_checks_its_fields_and_restores_the_default():
         default.superblock = 64
 
 
+def test_per_shape_choices_try_every_candidate_only_for_wide_heads():
+    """The autotuner tries every gradient tile and row_lse warp count at widths of 64 (where
+    each ran on the GPU); narrower heads keep the first, the earlier fixed configuration."""
+    kernels = triton_solve._kernels()
+    grad = [f"{c.kwargs['GB']}/{c.num_warps}" for c in kernels.grad_rows_tuned.configs]
+    assert grad[0] == "64/4" and len(grad) == len(kernels.GRAD_TILES)
+    configs = kernels.grad_rows_tuned.configs
+    assert kernels._grad_candidates(configs, {}, BD=64, DV=64) == list(configs)
+    assert kernels._grad_candidates(configs, {}, BD=16, DV=64) == configs[:1]
+    assert kernels._grad_candidates(configs, {}, BD=64, DV=32) == configs[:1]
+    lse = kernels.row_lse_tuned.configs
+    assert kernels._row_lse_candidates(lse, {}, BD=128) == list(lse)
+    assert kernels._row_lse_candidates(lse, {}, BD=32) == lse[:1] and lse[0].num_warps == 4
+
+
 @pytest.mark.parametrize("precision", ["bf16-logits", "bf16"])
 def test_bfloat16_tiles_stay_close_for_bfloat16_inputs(precision):
     """bfloat16 inputs with bfloat16 tile products (emulated in the interpreter: operands

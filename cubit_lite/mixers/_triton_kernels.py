@@ -301,19 +301,38 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, STRICT: tl.conste
 # candidate and keeps the fastest for that shape. Every kernel tuned here only writes
 # outputs that depend on its inputs alone, so the timing runs change nothing.
 # --------------------------------------------------------------------------- #
-GRAD_TILES = ((32, 4), (64, 4), (64, 8))
+GRAD_TILES = ((64, 4), (32, 4), (64, 8))
 """The candidates ``(GB, num_warps)`` of the gradient kernels (``GB`` divides ``Tp``:
-the solve pads ``Tp`` to a multiple of 64)."""
+the solve pads ``Tp`` to a multiple of 64). The first is the fixed choice the kernels had
+before; it is the only candidate for narrow heads (below)."""
 
 ROW_LSE_WARPS = (4, 8)
-"""The candidate ``num_warps`` of :func:`row_lse`."""
+"""The candidate ``num_warps`` of :func:`row_lse` (4 only for narrow heads)."""
+
+WIDE = 64
+"""Head and value widths (``BD``, ``DV``) from which every candidate is tried: the widths
+at which all of them were compiled and run on an H200 (the benchmarks' 64). Narrower
+heads keep the first candidate, the fixed configuration the GPU tests ran before."""
+
+
+def _grad_candidates(configs, named_args, **kwargs):
+    """Every candidate for wide heads; the first (the earlier fixed choice) for narrow ones."""
+    wide = min(kwargs.get("BD", named_args.get("BD", 0)), kwargs.get("DV", named_args.get("DV", 0))) >= WIDE
+    return list(configs) if wide else list(configs[:1])
+
+
+def _row_lse_candidates(configs, named_args, **kwargs):
+    return list(configs) if kwargs.get("BD", named_args.get("BD", 0)) >= WIDE else list(configs[:1])
+
 
 _SHAPE = ["Tp", "BD", "DV", "STRICT", "LPREC", "PREC"]
 
 grad_rows_tuned = triton.autotune(
-    configs=[triton.Config({"GB": gb}, num_warps=w, num_stages=3) for gb, w in GRAD_TILES], key=_SHAPE)(grad_rows)
+    configs=[triton.Config({"GB": gb}, num_warps=w, num_stages=3) for gb, w in GRAD_TILES], key=_SHAPE,
+    prune_configs_by={"early_config_prune": _grad_candidates})(grad_rows)
 grad_cols_tuned = triton.autotune(
-    configs=[triton.Config({"GB": gb}, num_warps=w, num_stages=3) for gb, w in GRAD_TILES], key=_SHAPE)(grad_cols)
+    configs=[triton.Config({"GB": gb}, num_warps=w, num_stages=3) for gb, w in GRAD_TILES], key=_SHAPE,
+    prune_configs_by={"early_config_prune": _grad_candidates})(grad_cols)
 row_lse_tuned = triton.autotune(
     configs=[triton.Config({}, num_warps=w, num_stages=3) for w in ROW_LSE_WARPS],
-    key=["Tp", "BD", "STRICT", "LPREC"])(row_lse)
+    key=["Tp", "BD", "STRICT", "LPREC"], prune_configs_by={"early_config_prune": _row_lse_candidates})(row_lse)

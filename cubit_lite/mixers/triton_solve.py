@@ -118,7 +118,9 @@ class TritonConfig:
             None for ``row_lse``, or ``grad_block=None`` for the gradient kernels (their
             tile and warps together; ``warps_grad`` is then not used): Triton's
             autotuner times the candidates of ``_triton_kernels`` (``ROW_LSE_WARPS``,
-            ``GRAD_TILES``) on the first call for each shape and keeps the fastest. A
+            ``GRAD_TILES``) on the first call for each shape and keeps the fastest (for
+            heads or values narrower than 64 only the first candidate, the fixed
+            configuration these kernels had before, is used). A
             fixed tile with ``warps_grad=None`` gets 4 warps. (Triton's CPU
             interpreter takes no timings: there None means a tile of 64 and 4 warps.)
             The autotuner's choice comes from timings, so two runs may pick different
