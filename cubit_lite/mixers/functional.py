@@ -452,7 +452,8 @@ def _cubit_solve(
         if path == "triton":
             alpha, beta = reference_scales(r, ref_scale, ref_norm, EPS)  # ℓ_tj = α_t β_j r_t · r_j
             ones = torch.ones(r.shape[:3], dtype=work, device=r.device)
-            ridge = _per_head(lam, r).reshape(1, -1, 1).expand_as(ones) if isinstance(lam, Tensor) else ones * lam
+            ridge = (lam.to(device=r.device, dtype=work).reshape(1, -1, 1).expand_as(ones) if isinstance(lam, Tensor)
+                     else ones * lam)
             return triton_system_solve(r, r, alpha, beta, rhs, ones, ridge, strict=False, precision=precision)
         p = _reference_kernel(r, ref_scale, ref_norm, causal)  # (B, H, T, T)
         return _solve(_add_ridge(p, lam), rhs, causal)  # (P + λI)⁻¹ S V

@@ -71,6 +71,7 @@ import dataclasses
 import functools
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -88,8 +89,12 @@ accumulates in float32, and the product with ``M_ii⁻¹`` is always ``"ieee"``.
 
 def _kernel_precisions(precision: str) -> tuple[str, str]:
     """``precision`` as the kernels' (``LPREC``, ``PREC``); bfloat16 products emulated in the interpreter."""
-    pair = _LOGIT_AND_VALUE[precision]
-    return tuple("bf16-emulated" if p == "bf16" and interpreting() else p for p in pair)
+    logit, value = _LOGIT_AND_VALUE[precision]
+
+    def run_as(p: str) -> str:
+        return "bf16-emulated" if p == "bf16" and interpreting() else p
+
+    return run_as(logit), run_as(value)
 
 
 _LOGIT_AND_VALUE = {"ieee": ("ieee", "ieee"), "tf32x3": ("tf32x3", "tf32x3"), "tf32": ("tf32", "tf32"),
@@ -417,6 +422,7 @@ class _TritonSystemSolve(torch.autograd.Function):
                 hh = torch.empty(zp.shape, dtype=torch.float32, device=zp.device)
                 c, cd, dd, dal, dbe = torch.empty(5, bh, tp, dtype=torch.float32, device=xp.device).unbind(0)
                 common = dict(STRICT=ctx.strict, BD=bd, DV=dvp, **precisions)
+                grid: Any  # a tuple, or a function of the autotuner's choice
                 if config.grad_block is None and not interpreting():  # tile and warps chosen per shape
                     rows, cols = kernels.grad_rows_tuned, kernels.grad_cols_tuned
                     grid = lambda meta: (tp // meta["GB"], bh)  # noqa: E731
@@ -426,9 +432,10 @@ class _TritonSystemSolve(torch.autograd.Function):
                     common.update(GB=gb, **_launch(config.warps_grad or 4, config))
                 rows[grid](*logits, up, dy, sp, lse, h, g, c, cd, dd, dal, tp, **common)
                 cols[grid](*logits, up, dy, sp, lse, c, cd, hh, dbe, tp, **common)
-                grads = {"al": dal, "be": dbe, "x": g.mul_(alp.unsqueeze(-1)), "z": hh.mul_(bep.unsqueeze(-1))}
+                grads: dict[str, Tensor | None] = {"al": dal, "be": dbe, "x": g.mul_(alp.unsqueeze(-1)),
+                                                   "z": hh.mul_(bep.unsqueeze(-1))}
                 if ctx.same_xz:  # one tensor passed as x and z: its gradient is the sum, returned once
-                    grads["x"], grads["z"] = grads["x"].add_(grads["z"]), None
+                    grads["x"], grads["z"] = g.add_(hh), None
             else:
                 grads, c, dd = {}, (dy * h).sum(-1), (dy * up).sum(-1)
             grads.update(y=dy, s=-c, d=-dd)
