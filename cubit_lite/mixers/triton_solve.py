@@ -450,7 +450,6 @@ class _TritonSystemSolve(torch.autograd.Function):
                   for n in _INPUTS), None, None, None)
 
 
-@torch.compiler.disable  # a compiled model calls the kernels as they are (they are compiled already)
 def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor, s: Tensor, d: Tensor, *,
                         strict: bool, precision: str = "ieee", config: TritonConfig | None = None) -> Tensor:
     """``U = (diag(s) P + diag(d))⁻¹ Y``, ``P`` the row softmax of ``ℓ_tj = α_t β_j (x_t · z_j)``
@@ -483,4 +482,15 @@ def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor,
     for name, v in (("x", x), ("z", z), ("al", al), ("be", be), ("y", y), ("s", s), ("d", d)):
         if v.dtype != torch.float32:
             raise TypeError(f"the Triton solve works in float32; {name} is {v.dtype}")
-    return _TritonSystemSolve.apply(x, z, al, be, y, s, d, bool(strict), precision, config)
+    return _solve_outside_compile()(x, z, al, be, y, s, d, bool(strict), precision, config)
+
+
+@functools.cache
+def _solve_outside_compile():
+    """``_TritonSystemSolve.apply`` that ``torch.compile`` leaves as it is (the kernels are compiled already).
+
+    Wrapped on first use, not at import: ``torch.compiler.disable`` imports Triton, and
+    Triton must not be imported before ``TRITON_INTERPRET`` is read (a test run on a CPU
+    sets it after the library is imported; importing the library stays light too).
+    """
+    return torch.compiler.disable(_TritonSystemSolve.apply)
