@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from repo_history import commits_adding, git, require_history, strictly_after
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,30 +81,17 @@ def test_run_part_refuses_an_unknown_part(tmp_path):
     assert done.returncode == 2 and "unknown part Z; choose A, B, C, F or G" in done.stderr
 
 
-def _git(*args):
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-
-
-def _skip_without_history():
-    if _git("rev-parse", "--git-dir").returncode != 0:
-        pytest.skip("not a git checkout")
-    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-        pytest.skip("a shallow clone has no history to check the order of commits in")
-
-
 def test_the_plan_was_committed_before_the_results():
     """PLAN.md predates every committed grid and the analysis, and the analysis names the plan's commit."""
-    _skip_without_history()
-    plan = _git("log", "--diff-filter=A", "--format=%H", "--", "experiments/fair_comparison/PLAN.md").stdout.split()
+    require_history()
+    plan = commits_adding("experiments/fair_comparison/PLAN.md")
     assert plan, "PLAN.md must be committed"
     results = sorted((ROOT / "results").glob("fair_comparison*"))
     results += sorted((ROOT / "results" / "fair_comparison").glob("*"))
     for path in results:
-        added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).stdout.split()
-        if not added:
-            continue  # not committed yet
-        assert _git("merge-base", "--is-ancestor", plan[-1], added[-1]).returncode == 0, path.name
-        assert plan[-1] != added[-1], f"{path.name} was committed together with the plan"
+        added = commits_adding(path)
+        if added:  # else not committed yet
+            assert strictly_after(plan[-1], added[-1]), f"{path.name} was not committed after the plan"
     summary = ROOT / "results" / "fair_comparison.json"
     if summary.exists():
         assert json.loads(summary.read_text())["plan_commit"] == plan[-1]
@@ -111,12 +99,11 @@ def test_the_plan_was_committed_before_the_results():
 
 def test_the_follow_ups_were_written_before_their_runs():
     """FOLLOWUP.md's first version predates follow-up F's grids, and its last version predates G's."""
-    _skip_without_history()
-    versions = _git("log", "--format=%H", "--", "experiments/fair_comparison/FOLLOWUP.md").stdout.split()
+    require_history()
+    versions = git("log", "--format=%H", "--", "experiments/fair_comparison/FOLLOWUP.md").stdout.split()
     assert versions, "FOLLOWUP.md must be committed"
     for pattern, plan in (("fair_F_*", versions[-1]), ("fair_G_*", versions[0])):
         for path in sorted((ROOT / "results" / "fair_comparison").glob(pattern)):
-            added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).stdout.split()
+            added = commits_adding(path)
             if added:
-                assert _git("merge-base", "--is-ancestor", plan, added[-1]).returncode == 0, path.name
-                assert plan != added[-1], f"{path.name} was committed together with its plan"
+                assert strictly_after(plan, added[-1]), f"{path.name} was not committed after its plan"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from repo_history import commits_adding, git, require_history, strictly_after
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel
 
@@ -114,31 +115,22 @@ def test_fit_bandwidth_refuses_rows_that_are_not_weights():
 # --------------------------------------------------------------------------- #
 # The pre-registered study: the plan predates the runs and the results
 # --------------------------------------------------------------------------- #
-def _git(*args):
-    import subprocess
-    from pathlib import Path
-
-    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-
-
 def test_the_incontext_plan_was_committed_before_the_runs_and_results():
     import json
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    if _git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
-        pytest.skip("a shallow clone (or no git) has no history to check the order of commits in")
-    plan = _git("log", "--format=%H", "--", "experiments/incontext/PLAN.md").stdout.split()
+    require_history()
+    plan = git("log", "--format=%H", "--", "experiments/incontext/PLAN.md").stdout.split()
     assert len(plan) == 1, "PLAN.md is never changed after the runs"
     summary = json.loads((root / "results" / "incontext.json").read_text(encoding="utf-8"))
     assert summary["plan_commit"] == plan[0]
     for commit in (summary["git_commit"], summary["pilot"]["git_commit"]):  # the code the GPU ran
-        assert _git("merge-base", "--is-ancestor", plan[0], commit).returncode == 0 and commit != plan[0]
+        assert strictly_after(plan[0], commit)
     results = sorted(str(p.relative_to(root)) for p in (root / "results" / "incontext").iterdir())
     for path in ["results/incontext.json", *results]:
-        added = _git("log", "--diff-filter=A", "--format=%H", "--", path).stdout.split()
+        added = commits_adding(path)
         if added:
-            first = added[-1]
-            assert _git("merge-base", "--is-ancestor", plan[0], first).returncode == 0 and first != plan[0], path
+            assert strictly_after(plan[0], added[-1]), path
     primary = summary["primary"]
     assert primary["low"] <= primary["mean"] <= primary["high"] and primary["n"] == 3

@@ -7,17 +7,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from repo_history import commits_adding, require_history, strictly_after
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "multi_gpu"
-
-
-def _git(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def _load(part: str) -> dict:
@@ -25,16 +21,15 @@ def _load(part: str) -> dict:
 
 
 def test_the_plan_was_committed_before_every_result():
-    if _git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
-        pytest.skip("a shallow clone (or no git) has no history to check the order of commits in")
-    plan = _git("log", "--format=%H", "--diff-filter=A", "--", "experiments/multi_gpu/PLAN.md").stdout.split()
+    require_history()
+    plan = commits_adding("experiments/multi_gpu/PLAN.md")
     assert len(plan) == 1
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
-        assert _git("merge-base", "--is-ancestor", plan[0], result["git_commit"]).returncode == 0, path.name
-        added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).stdout.split()
+        assert strictly_after(plan[0], result["git_commit"]), path.name
+        added = commits_adding(path)
         if added:
-            assert added[-1] != plan[0], f"{path.name} was committed with the plan, not after it"
+            assert strictly_after(plan[0], added[-1]), f"{path.name} was committed with the plan, not after it"
 
 
 def test_the_cpu_equivalence_result_follows_the_plans_rules():
