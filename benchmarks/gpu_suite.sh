@@ -30,9 +30,12 @@ precisions="cubit-triton-tf32 cubit-triton-bf16-logits"
 peer="sdpa deltaformer-triton fla-deltaformer"
 
 run_tests() {
-    # every Triton test (the small shapes too, compiled), and the blocked path's CUDA tests
-    python3 -m pytest -q -p no:cacheprovider --noconftest tests/test_triton_solve.py "tests/test_blocked.py" \
-        -k "triton or cuda" 2>&1 | tail -30 | tee "$out/cuda_tests_$suffix.txt"
+    # every Triton test (the small shapes too, compiled), and the blocked path's CUDA tests;
+    # the whole log is kept (-rA lists every outcome; the first failure's traceback stays)
+    { echo "# git_commit $commit; $(python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, torch.cuda.get_device_name())')"
+      python3 -m pytest -q -p no:cacheprovider --noconftest tests/test_triton_solve.py "tests/test_blocked.py" \
+        -k "triton or cuda" -rA --tb=short 2>&1; } > "$out/cuda_tests_$suffix.txt"
+    tail -3 "$out/cuda_tests_$suffix.txt"
 }
 
 run_speed() {

@@ -215,6 +215,21 @@ def test_per_shape_choices_try_every_candidate_only_for_wide_heads():
     assert kernels._row_lse_candidates(lse, {}, BD=32) == lse[:1] and lse[0].num_warps == 4
 
 
+def test_eight_gradient_warps_are_refused_for_narrow_heads_before_any_kernel():
+    """A fixed 64-row gradient tile with 8 warps stopped the H200 at narrow heads
+    (results/triton_narrow_heads_h200.txt): the solve says so instead of launching it."""
+    r = torch.randn(1, 1, 5, 20, device=DEVICE)  # head width 20 → padded to 32
+    v = torch.randn(1, 1, 5, 5, device=DEVICE)
+    ones = torch.ones(1, 1, 5, device=DEVICE)
+    eight = triton_solve.TritonConfig(grad_block=64, warps_grad=8)
+    with pytest.raises(ValueError, match=r"warps_grad=8 needs head and value widths of at least 64 \(padded here "
+                                         r"to 32 and 16\).*use warps_grad=4"):
+        triton_solve.triton_system_solve(r, r, ones, ones, v, ones, ones, strict=False, config=eight)
+    triton_solve._check_narrow_launch(eight, 64, 64)  # wide heads: allowed (the autotuner's candidate)
+    triton_solve._check_narrow_launch(triton_solve.TritonConfig(grad_block=64, warps_grad=4), 32, 16)
+    triton_solve._check_narrow_launch(triton_solve.TritonConfig(), 16, 16)  # chosen per shape: pruned instead
+
+
 @pytest.mark.parametrize("precision", ["bf16-logits", "bf16"])
 def test_bfloat16_tiles_stay_close_for_bfloat16_inputs(precision):
     """bfloat16 inputs with bfloat16 tile products (emulated in the interpreter: operands

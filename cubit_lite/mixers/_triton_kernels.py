@@ -12,6 +12,8 @@ indices ``i, j, kb`` count blocks of ``C`` tokens. Shapes and equations are in
 import triton
 import triton.language as tl
 
+from .triton_solve import WIDE
+
 
 @triton.jit
 def _dot(a, b, PREC: tl.constexpr):
@@ -309,10 +311,9 @@ before; it is the only candidate for narrow heads (below)."""
 ROW_LSE_WARPS = (4, 8)
 """The candidate ``num_warps`` of :func:`row_lse` (4 only for narrow heads)."""
 
-WIDE = 64
-"""Head and value widths (``BD``, ``DV``) from which every candidate is tried: the widths
-at which all of them were compiled and run on an H200 (the benchmarks' 64). Narrower
-heads keep the first candidate, the fixed configuration the GPU tests ran before."""
+# Head and value widths (BD, DV) below WIDE (triton_solve.WIDE) keep the first candidate:
+# (64, 8) stopped the H200 with an illegal memory access at BD = 32, DV = 16.
+
 
 
 def _grad_candidates(configs, named_args, **kwargs):

@@ -168,6 +168,22 @@ class TritonConfig:
             _check_precision(getattr(self, name))
 
 
+WIDE = 64
+"""Head and value widths (after padding to a power of two) from which the gradient kernels
+may run with more than 4 warps. Below it, a tile of 64 rows with 8 warps stopped the H200
+with an illegal memory access (``results/cuda_tests_tuned_h200.txt``, and the diagnosis in
+``results/triton_narrow_heads_h200.txt``); 4 warps ran every tested shape. The autotuner
+tries its other candidates only from this width on (``_triton_kernels``)."""
+
+
+def _check_narrow_launch(config: TritonConfig, head_width: int, value_width: int) -> None:
+    """Refuse a fixed gradient launch that is known to fail at narrow heads, before any kernel runs."""
+    if config.grad_block is not None and (config.warps_grad or 4) > 4 and min(head_width, value_width) < WIDE:
+        raise ValueError(f"warps_grad={config.warps_grad} needs head and value widths of at least {WIDE} "
+                         f"(padded here to {head_width} and {value_width}): on an H200 it stopped with an illegal "
+                         "memory access at narrower heads; use warps_grad=4 (or grad_block=None, chosen per shape)")
+
+
 def _check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -475,6 +491,7 @@ def triton_system_solve(x: Tensor, z: Tensor, al: Tensor, be: Tensor, y: Tensor,
         config = current_config()
     elif not isinstance(config, TritonConfig):
         raise TypeError(f"config must be a TritonConfig; got {type(config).__name__}")
+    _check_narrow_launch(config, _width(x.shape[-1]), _width(y.shape[-1]))
     if not triton_available():
         raise RuntimeError("the Triton solve needs the `triton` package (it comes with PyTorch's CUDA wheels)")
     if x.device.type != "cuda" and not interpreting():
