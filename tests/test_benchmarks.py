@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,31 @@ def test_profile_lm_step_times_and_profiles_a_small_model_on_the_cpu():
     # every row of the profile (row limit far above the number of distinct ops), so the check does not
     # depend on where the solve lands in a ranking by time on a busy machine
     assert "_BlockedRidgeSolve" in done.stdout  # the profile table names the solve that ran
+
+
+def test_triton_launch_check_names_configs_and_shapes_and_needs_a_gpu(tmp_path):
+    """The launch check parses its configurations and shapes, refuses bad ones before any
+    work, and on a CPU stops with a clear message; one pair runs end to end in Triton's
+    interpreter and is accurate."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import triton_launch_check as check
+
+    config = check.to_config("g32w8")
+    assert (config.grad_block, config.warps_grad, config.warps_row_lse) == (32, 8, 4)
+    assert check.to_config("auto").grad_block is None and check.to_shape("1x2x130x20x5") == (1, 2, 130, 20, 5)
+    script = [sys.executable, str(ROOT / "benchmarks" / "triton_launch_check.py")]
+    for extra, message in ((["--configs", "fast"], "unknown configuration 'fast'; use auto or g<GB>w<W>"),
+                           (["--shapes", "1x2x3"], "a shape is BxHxTxDxDv with five positive integers")):
+        done = subprocess.run(script + extra + ["--out", str(tmp_path / "x.json")], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    if torch.cuda.is_available():
+        return
+    done = subprocess.run(script + ["--out", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "checked on a CUDA GPU" in done.stderr
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run(script + ["--one", "g64w4", "1x1x70x16x8"], capture_output=True, text=True, timeout=600,
+                          env=env)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["status"] == "ok" and row["max_relative_error"] < 1e-4, (row, done.stderr[-500:])
