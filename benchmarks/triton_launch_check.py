@@ -3,9 +3,11 @@
 For every pair of a configuration and a shape ``BxHxTxDxDv``, a fresh Python process
 runs ``cubit_attention(..., implementation="triton")`` forward and backward in float32
 under that :class:`TritonConfig` and compares the output and every gradient with the
-float64 reference path. Each pair has its own process because a kernel that touches
-memory it should not leaves the whole CUDA context broken: the pairs after it would fail
-for no fault of their own (that is how issue 18's GPU test run lost 43 of 52 tests).
+float64 reference path (accurate: within :data:`TOLERANCE`, or within 3× the error of
+PyTorch's float32 blocked solve of the same system, as in the tests). Each pair has its
+own process because a kernel that touches memory it should not leaves the whole CUDA
+context broken: the pairs after it would fail for no fault of their own (that is how
+issue 18's GPU test run lost 43 of 52 tests).
 
 Configurations are named ``auto`` (the library's :data:`DEFAULT_CONFIG`: the gradient
 tile chosen per shape) or ``g<GB>w<W>`` (gradient tile ``GB`` rows, ``W`` warps,
@@ -34,8 +36,19 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from cubit_lite.results import provenance, save_json  # noqa: E402
 
-TOLERANCE = 1e-3
-"""Largest relative error (output or any gradient, against float64) still called accurate."""
+TOLERANCE = 1e-4
+"""Relative error (output or any gradient, against float64) that is always accurate enough;
+where the system's conditioning makes PyTorch's own float32 blocked solve worse, up to 3×
+that solve's error is (the rule of ``tests/test_triton_solve.py``)."""
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """‖actual − expected‖ / max(‖expected‖, 1e-2): a gradient that is (nearly) zero is compared absolutely."""
+    return ((actual - expected).norm() / expected.norm().clamp_min(1e-2)).item()
+
+
+NAMES = ("output", "dq", "dk", "dv", "dr", "ds", "dlam")
+"""The compared tensors: the output and the gradient of each input, in order."""
 
 
 def to_config(name: str):
@@ -80,12 +93,17 @@ def check_one(config_name: str, shape: tuple[int, ...]) -> dict:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: only with TRITON_INTERPRET=1 (the tests)
     want = run("reference", torch.float64, "cpu")
+    blocked = run("blocked", torch.float32, "cpu")
     with triton_solve.triton_config(to_config(config_name)):
         got = run("triton", torch.float32, device)
     if device == "cuda":
         torch.cuda.synchronize()
-    error = max(((g - x).norm() / x.norm().clamp_min(1e-30)).item() for g, x in zip(got, want, strict=True))
-    return {"status": "ok" if error <= TOLERANCE else "inaccurate", "max_relative_error": error}
+    errors = [relative_error(g, x) for g, x in zip(got, want, strict=True)]
+    allowed = [max(TOLERANCE, 3 * relative_error(b, x)) for b, x in zip(blocked, want, strict=True)]
+    accurate = all(e <= a for e, a in zip(errors, allowed, strict=True))
+    return {"status": "ok" if accurate else "inaccurate", "max_relative_error": max(errors),
+            "relative_errors": dict(zip(NAMES, errors, strict=True)),
+            "allowed": dict(zip(NAMES, allowed, strict=True))}
 
 
 def check_in_subprocess(config_name: str, shape_text: str, timeout: float) -> dict:
