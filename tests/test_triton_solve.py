@@ -217,7 +217,7 @@ def test_per_shape_choices_try_every_candidate_only_for_wide_heads():
 
 def test_eight_gradient_warps_are_refused_for_narrow_heads_before_any_kernel():
     """A fixed 64-row gradient tile with 8 warps stopped the H200 at narrow heads
-    (results/triton_narrow_heads_h200.txt): the solve says so instead of launching it."""
+    (results/triton_launches_h200.json): the solve says so instead of launching it."""
     r = torch.randn(1, 1, 5, 20, device=DEVICE)  # head width 20 → padded to 32
     v = torch.randn(1, 1, 5, 5, device=DEVICE)
     ones = torch.ones(1, 1, 5, device=DEVICE)
@@ -228,6 +228,41 @@ def test_eight_gradient_warps_are_refused_for_narrow_heads_before_any_kernel():
     triton_solve._check_narrow_launch(eight, 64, 64)  # wide heads: allowed (the autotuner's candidate)
     triton_solve._check_narrow_launch(triton_solve.TritonConfig(grad_block=64, warps_grad=4), 32, 16)
     triton_solve._check_narrow_launch(triton_solve.TritonConfig(), 16, 16)  # chosen per shape: pruned instead
+
+
+def test_the_refused_launches_are_the_ones_that_failed_on_the_gpu():
+    """results/triton_launches_h200.json (benchmarks/triton_launch_check.py): the library's
+    default ran accurately at every shape; each launch that broke the GPU is one the solve
+    now refuses, and every fixed launch that ran is one it still allows, but for 8 warps at
+    narrow heads, refused at every length."""
+    import re
+
+    from cubit_lite.results import load_json
+
+    rows = load_json("triton_launches_h200.json")["rows"]
+    assert {row["config"] for row in rows} >= {"auto", "g64w8"} and len(rows) >= 20
+    for row in rows:
+        _, _, _, d, dv = (int(n) for n in row["shape"].split("x"))
+        widths = (triton_solve._width(d), triton_solve._width(dv))
+        if row["config"] == "auto":
+            assert row["status"] == "ok", row
+            continue
+        gb, warps = (int(n) for n in re.fullmatch(r"g(\d+)w(\d+)", row["config"]).groups())
+        config = triton_solve.TritonConfig(grad_block=gb, warps_grad=warps, warps_row_lse=4)
+        if "illegal memory access" in row.get("error", ""):
+            with pytest.raises(ValueError, match="illegal memory access"):
+                triton_solve._check_narrow_launch(config, *widths)
+        elif "OutOfResources" in row.get("error", ""):  # Triton refuses these itself, before launching
+            assert gb == 64 and max(widths) >= 128, row
+        else:
+            assert row["status"] == "ok", row
+            if warps > 4 and min(widths) < triton_solve.WIDE:
+                # the refusal is broader than the failures: 8 warps also ran at widths 16
+                # for T of 63 and 65, but which narrow shapes fail is not known
+                with pytest.raises(ValueError):
+                    triton_solve._check_narrow_launch(config, *widths)
+            else:
+                triton_solve._check_narrow_launch(config, *widths)
 
 
 @pytest.mark.parametrize("precision", ["bf16-logits", "bf16"])

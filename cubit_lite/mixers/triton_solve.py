@@ -128,9 +128,12 @@ class TritonConfig:
             configuration these kernels had before, is used). A
             fixed tile with ``warps_grad=None`` gets 4 warps. (Triton's CPU
             interpreter takes no timings: there None means a tile of 64 and 4 warps.)
-            The autotuner's choice comes from timings, so two runs may pick different
-            tiles and round differently: for bitwise-repeatable training pass fixed
-            values (e.g. ``grad_block=64, warps_grad=4, warps_row_lse=4``).
+            A fixed tile of 64 rows needs more shared memory than an H200 has at head
+            width 128 (Triton says ``OutOfResources``): there use 32, or None, which
+            falls back to 32 by itself. The autotuner's choice comes from timings, so
+            two runs may pick different tiles and round differently: for
+            bitwise-repeatable training pass fixed values (e.g. ``grad_block=64,
+            warps_grad=4, warps_row_lse=4``; ``grad_block=32`` at head width 128).
         stages: software-pipelining depth (Triton's ``num_stages``) of every kernel.
         float32_precision: tile precision for float32 inputs (one of :data:`PRECISIONS`).
         half_precision: tile precision when the caller's inputs are bfloat16 or float16.
@@ -171,9 +174,10 @@ class TritonConfig:
 WIDE = 64
 """Head and value widths (after padding to a power of two) from which the gradient kernels
 may run with more than 4 warps. Below it, a tile of 64 rows with 8 warps stopped the H200
-with an illegal memory access (``results/cuda_tests_tuned_h200.txt``, and the diagnosis in
-``results/triton_narrow_heads_h200.txt``); 4 warps ran every tested shape. The autotuner
-tries its other candidates only from this width on (``_triton_kernels``)."""
+with an illegal memory access at some lengths (``results/cuda_tests_tuned_first_failure_h200.txt``;
+``results/triton_launches_h200.json``, from ``benchmarks/triton_launch_check.py``); 4 warps
+ran every tested shape. The autotuner tries its other candidates only from this width on
+(``_triton_kernels``)."""
 
 
 def _check_narrow_launch(config: TritonConfig, head_width: int, value_width: int) -> None:
