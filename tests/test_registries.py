@@ -30,9 +30,13 @@ def test_every_mixer_builds_and_has_a_colour():
         assert name in COLORS, f"cubit_lite.plotting.COLORS has no colour for the mixer {name!r}"
 
 
-def test_the_layers_module_table_names_exactly_the_mixers():
-    table = re.findall(r'^``"([a-z-]+)"``\s', layers.__doc__, flags=re.M)
-    assert tuple(table) == MIXER_NAMES
+def test_the_layers_module_table_is_mixer_summaries():
+    """The docstring's table (for readers of the source) says what MIXER_SUMMARIES says
+    (for ``--help``): the same mixers in the same order, the same words without the markup."""
+    table = re.findall(r'^``"([a-z-]+)"``\s+(.+)$', layers.__doc__, flags=re.M)
+    assert tuple(name for name, _ in table) == MIXER_NAMES
+    for name, text in table:
+        assert text.replace("``", "").strip() == MIXER_SUMMARIES[name], name
 
 
 def test_the_readme_names_exactly_the_mixers():

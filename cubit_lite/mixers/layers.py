@@ -451,15 +451,15 @@ MIXER_NAMES = tuple(_REGISTRY)
 
 MIXER_SUMMARIES: dict[str, str] = {
     "transformer": "softmax attention, O = A V",
-    "cubit": "O = A (P + λI)⁻¹ S V, with its own reference projection",
+    "cubit": "O = A (P + λI)⁻¹ S V with its own reference projection",
     "cubit-nolrr": "Cubit with S = I (no Limited-Range Rescale)",
     "cubit-share": "Cubit with R = K (no reference projection)",
     "deltaformer": "O = A U, (I + diag(β) L) U = V",
     "llr": "local linear regression weights (slow, for small heads)",
 }
 """One line per mixer, in the order of :data:`MIXER_NAMES`: the command line's ``--help``
-prints them, and ``tests/test_registries.py`` checks that this module's table, the README
-and the troubleshooting page name exactly these mixers."""
+prints them, and ``tests/test_registries.py`` checks that this module's table says the same
+and that the README and the troubleshooting page name exactly these mixers."""
 
 
 def mixer_options(name: str) -> tuple[str, ...]:
