@@ -12,7 +12,7 @@ indices ``i, j, kb`` count blocks of ``C`` tokens. Shapes and equations are in
 import triton
 import triton.language as tl
 
-from .triton_solve import WIDE
+from .triton_solve import WIDE, all_launches_safe
 
 
 @triton.jit
@@ -311,15 +311,12 @@ before; it is the only candidate for narrow heads (below)."""
 ROW_LSE_WARPS = (4, 8)
 """The candidate ``num_warps`` of :func:`row_lse` (4 only for narrow heads)."""
 
-# Head and value widths (BD, DV) below WIDE (triton_solve.WIDE) keep the first candidate:
-# (64, 8) stopped the H200 with an illegal memory access at BD = 32, DV = 16.
-
-
 
 def _grad_candidates(configs, named_args, **kwargs):
-    """Every candidate for wide heads; the first (the earlier fixed choice) for narrow ones."""
-    wide = min(kwargs.get("BD", named_args.get("BD", 0)), kwargs.get("DV", named_args.get("DV", 0))) >= WIDE
-    return list(configs) if wide else list(configs[:1])
+    """Every candidate for wide heads; the first (the earlier fixed choice) for narrow ones,
+    where (64, 8) stopped the H200 (``triton_solve.all_launches_safe``)."""
+    width = {name: kwargs.get(name, named_args.get(name, 0)) for name in ("BD", "DV")}
+    return list(configs) if all_launches_safe(width["BD"], width["DV"]) else list(configs[:1])
 
 
 def _row_lse_candidates(configs, named_args, **kwargs):

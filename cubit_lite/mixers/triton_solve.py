@@ -180,9 +180,16 @@ ran every tested shape. The autotuner tries its other candidates only from this 
 (``_triton_kernels``)."""
 
 
+def all_launches_safe(head_width: int, value_width: int) -> bool:
+    """Whether the gradient kernels may run with more than 4 warps at these (padded) widths:
+    both at least :data:`WIDE`. The autotuner's pruning and :func:`_check_narrow_launch` ask this."""
+    return min(head_width, value_width) >= WIDE
+
+
 def _check_narrow_launch(config: TritonConfig, head_width: int, value_width: int) -> None:
     """Refuse a fixed gradient launch that is known to fail at narrow heads, before any kernel runs."""
-    if config.grad_block is not None and (config.warps_grad or 4) > 4 and min(head_width, value_width) < WIDE:
+    fixed_many_warps = config.grad_block is not None and (config.warps_grad or 4) > 4
+    if fixed_many_warps and not all_launches_safe(head_width, value_width):
         raise ValueError(f"warps_grad={config.warps_grad} needs head and value widths of at least {WIDE} "
                          f"(padded here to {head_width} and {value_width}): on an H200 it stopped with an illegal "
                          "memory access at narrower heads; use warps_grad=4 (or grad_block=None, chosen per shape)")
