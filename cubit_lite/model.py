@@ -12,12 +12,20 @@ weights with the token embedding (tied embeddings). Positions are learned absolu
 embeddings (``positions="learned"``, nanoGPT's choice) or rotary (``"rotary"``, applied
 to queries and keys inside every mixer).
 
+Initial weights are drawn per parameter: the tensor named ``blocks.0.mixer.query.weight``
+comes from a generator seeded by the model's ``seed`` and that name
+(:func:`parameter_generator`). Two models built with one seed therefore start from
+identical embeddings, norms, MLPs, query/key/value/output projections and head, whatever
+their mixers; only a mixer's own parameters (Cubit's reference projection and LRR gate)
+differ between them.
+
 :meth:`CharLM.generate` decodes with the mixers' incremental caches: each new token
 costs ``O(t · d)`` per layer instead of a full forward pass.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -27,12 +35,26 @@ from torch import Tensor, nn
 
 from .mixers import MIXER_NAMES, MixerCache, build_mixer, mixer_options
 
-__all__ = ["POSITIONS", "CharLM", "ModelConfig"]
+__all__ = ["POSITIONS", "CharLM", "ModelConfig", "parameter_generator"]
 
 POSITIONS = ("learned", "rotary")
 
 # Beyond these, logits / temperature overflows float32 (NaN probabilities) or is flat noise.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3
+
+# GPT-2's initial scale of every linear and embedding weight.
+INIT_STD = 0.02
+
+
+def parameter_generator(seed: int, name: str) -> torch.Generator:
+    """A CPU generator seeded by ``(seed, name)``: the source of parameter ``name``'s initial values.
+
+    The seed is the first 63 bits of ``sha256(f"{seed}:{name}")``, so each parameter's
+    draw depends on nothing but the run's seed and the parameter's dotted path in the
+    model, never on which other modules were built before it.
+    """
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 @dataclass
@@ -128,37 +150,56 @@ class Block(nn.Module):
 
 
 class CharLM(nn.Module):
-    """The character language model: ``(B, T)`` token ids → ``(B, T, V)`` next-token logits."""
+    """The character language model: ``(B, T)`` token ids → ``(B, T, V)`` next-token logits.
 
-    def __init__(self, config: ModelConfig) -> None:
+    Args:
+        config: the model's shape (:class:`ModelConfig`).
+        seed: the seed of the initial weights (see the module docstring). None draws one
+            from PyTorch's global generator, so ``torch.manual_seed(s)`` before building
+            two models also gives their shared parameters identical starts. Building the
+            model leaves the global generator as it found it apart from that one draw.
+    """
+
+    def __init__(self, config: ModelConfig, *, seed: int | None = None) -> None:
         super().__init__()
         self.config = config.validate()
-        self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
-        self.position_embedding = (
-            nn.Embedding(config.block_size, config.d_model) if config.positions == "learned" else None
-        )
-        self.drop = nn.Dropout(config.dropout)
-        blocks = [Block(config) for _ in range(config.n_layer)]  # typed Block (ModuleList items are Module)
-        self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(config.d_model, bias=config.bias)
-        self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        elif not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer or None; got {seed!r}")
+        with torch.random.fork_rng(devices=[]):  # the layers' default inits draw from it; all are replaced below
+            self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
+            self.position_embedding = (
+                nn.Embedding(config.block_size, config.d_model) if config.positions == "learned" else None
+            )
+            self.drop = nn.Dropout(config.dropout)
+            blocks = [Block(config) for _ in range(config.n_layer)]  # typed Block (ModuleList items are Module)
+            self.blocks = nn.ModuleList(blocks)
+            self.norm = nn.LayerNorm(config.d_model, bias=config.bias)
+            self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.head.weight = self.token_embedding.weight  # tied embeddings
-        self.apply(self._init_weights)
-        # GPT-2: scale the residual projections by 1/√(2·n_layer).
-        for block in blocks:
-            for projection in (block.mixer.out.weight, block.mlp.down.weight):
-                nn.init.normal_(projection, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        # GPT-2: the residual projections start at INIT_STD/√(2·n_layer).
+        residual = {id(p) for block in blocks for p in (block.mixer.out.weight, block.mlp.down.weight)}
+        self._init_weights(seed, residual)
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            if getattr(module, "_keep_init", False):
-                return
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    @torch.no_grad()
+    def _init_weights(self, seed: int, residual: set[int]) -> None:
+        """Draw every linear and embedding weight from its own :func:`parameter_generator`
+        (normal, std ``INIT_STD``, or ``INIT_STD/√(2·n_layer)`` for ``residual``); zero
+        linear biases. Parameters of other modules (norms, λ, ``g``, a ``_keep_init``
+        layer) keep their constructors' fixed values."""
+        for module_name, module in self.named_modules():
+            if (not isinstance(module, (nn.Linear, nn.Embedding)) or module is self.head  # tied: the embedding's
+                    or getattr(module, "_keep_init", False)):
+                continue
+            for param_name, param in module.named_parameters(recurse=False):
+                name = f"{module_name}.{param_name}"
+                if param_name == "bias":
+                    param.zero_()
+                    continue
+                std = INIT_STD / math.sqrt(2 * self.config.n_layer) if id(param) in residual else INIT_STD
+                draw = torch.empty(param.shape).normal_(0.0, std, generator=parameter_generator(seed, name))
+                param.copy_(draw)
 
     def num_parameters(self) -> int:
         """Trainable parameters, each counted once (the tied output layer is the embedding)."""

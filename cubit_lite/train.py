@@ -359,8 +359,8 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use
     eval_set = [(x.to(device), y.to(device)) for x, y in
                 evaluation_batches(val_ids, config.block_size, config.batch_size, config.eval_batches, seed=1234)]
 
-    torch.manual_seed(config.seed)
-    model = CharLM(config.model_config(tokenizer.vocab_size)).to(device)
+    torch.manual_seed(config.seed)  # dropout
+    model = CharLM(config.model_config(tokenizer.vocab_size), seed=config.seed).to(device)
     optimizer = make_optimizer(model, config, fused=device.type == "cuda")
     batch_generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
 

@@ -51,6 +51,61 @@ def test_mixers_differ_only_in_the_mixer():
     assert counts["cubit"] > counts["cubit-nolrr"] > counts["cubit-share"] > counts["transformer"]
 
 
+MIXER_OWN = ("mixer.reference.", "mixer.rescale.", "mixer.beta.", "mixer.log_lam", "mixer.log_ref_scale",
+             "mixer.lrr_bounds")
+
+
+@pytest.mark.parametrize("other", [m for m in MIXER_NAMES if m != "transformer"])
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_one_seed_gives_every_shared_parameter_the_same_start(other, positions):
+    """A Transformer and another mixer built with one seed start from identical shared tensors
+    (embeddings, norms, MLPs, q/k/v/o, head); only the mixer's own parameters are extra."""
+    torch.manual_seed(1)  # the global generator's state must not matter
+    base = dict(CharLM(tiny(positions=positions), seed=7).named_parameters())
+    torch.manual_seed(2)
+    variant = dict(CharLM(tiny(other, positions=positions), seed=7).named_parameters())
+    assert set(base) <= set(variant)
+    assert all(any(tag in name for tag in MIXER_OWN) for name in set(variant) - set(base))
+    for name, tensor in base.items():
+        assert torch.equal(tensor, variant[name]), name
+    assert len(base) >= 2 + 2 * 8  # embedding, final norm, and 8 shared tensors a layer were compared
+
+
+def test_seeds_give_different_draws_and_the_usual_scales():
+    config = tiny(n_layer=4, d_model=64, vocab_size=50)
+    a, b = CharLM(config, seed=0), CharLM(config, seed=1)
+    assert not torch.equal(a.blocks[0].mixer.query.weight, b.blocks[0].mixer.query.weight)
+    assert not torch.equal(a.blocks[0].mixer.query.weight, a.blocks[0].mixer.key.weight)  # one stream per tensor
+    weights = torch.cat([blk.mlp.up.weight.flatten() for blk in a.blocks])
+    assert weights.mean().abs() < 0.002 and weights.std().item() == pytest.approx(0.02, rel=0.03)
+    residual = torch.cat([blk.mixer.out.weight.flatten() for blk in a.blocks])
+    assert residual.std().item() == pytest.approx(0.02 / (2 * 4) ** 0.5, rel=0.05)
+    assert a.head.weight is a.token_embedding.weight
+
+
+def test_building_a_model_leaves_the_global_generator_one_draw_on():
+    """Without a seed the model draws one from the global generator and nothing else, so the
+    random numbers after building (dropout masks, data) do not depend on the mixer."""
+    after = {}
+    for mixer in ("transformer", "cubit"):
+        torch.manual_seed(3)
+        CharLM(tiny(mixer))
+        after[mixer] = torch.rand(4)
+    torch.manual_seed(3)
+    torch.randint(0, 2**62, ())
+    torch.testing.assert_close(after["transformer"], torch.rand(4), rtol=0, atol=0)
+    torch.testing.assert_close(after["cubit"], after["transformer"], rtol=0, atol=0)
+    torch.manual_seed(3)
+    unseeded = CharLM(tiny())
+    torch.manual_seed(3)
+    assert torch.equal(CharLM(tiny()).blocks[1].mlp.up.weight, unseeded.blocks[1].mlp.up.weight)
+
+
+def test_a_bad_seed_is_refused():
+    with pytest.raises(ValueError, match="seed must be an integer or None; got '0'"):
+        CharLM(tiny(), seed="0")
+
+
 def test_deltaformer_beta_starts_at_one_inside_a_model():
     model = CharLM(tiny("deltaformer"))
     mixer = model.blocks[0].mixer
