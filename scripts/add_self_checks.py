@@ -501,8 +501,8 @@ QUESTIONS: dict[str, list[dict]] = {
                         "The seeds are fixed and paired; pre-registration is about the analysis.",
                         "It is a safeguard of our own reading, not a requirement from elsewhere."]),
         Q(prompt="Why are Cubit and the Transformer compared seed by seed (paired seeds)?",
-          options=["A seed fixes the initial weights, the batches and dropout for both models alike, "
-                   "so the difference of a pair cancels what the seed does to both.",
+          options=["A seed fixes the batches and dropout for both models alike, so the difference "
+                   "of a pair cancels what the seed does to both.",
                    "Because pairing makes the t-interval wider and so safer.",
                    "So that each model sees different data.",
                    "Pairing is needed only when the models have the same number of parameters."],
