@@ -10,7 +10,8 @@
 # files and log are then packed into OUT/tuned_<label>.tar.gz, so a call cut short still returns
 # what finished (run_lm.py rewrites its summary after every run). SMOKE="--steps 2 ..." appends
 # arguments to every run (the tests use it for a seconds-long run on the CPU; each results file
-# records its full command, so a smoke run cannot pass for a real one).
+# records its full command, so a smoke run cannot pass for a real one). CODE=DIR trains with the
+# run_lm.py and cubit_lite of DIR (a `git archive` of the plan's training commit), not this tree's.
 set -uo pipefail
 usage="usage: run_part.sh OUT GIT_COMMIT {tune RATE | edge ARM T RATE | confirm SEED...}"
 out=${1:?$usage}
@@ -18,13 +19,15 @@ commit=${2:?$usage}
 part=${3:?$usage}
 shift 3
 cd "$(dirname "$0")/../.."
+code=${CODE:-.}
+[ -f "$code/experiments/run_lm.py" ] && [ -d "$code/cubit_lite" ] || { echo "CODE=$code holds no experiments/run_lm.py and cubit_lite/" >&2; exit 2; }
 rate_ok() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?e-[0-9]+$ ]]; }
 case "$part" in
   tune) [ $# -eq 1 ] && rate_ok "$1" || { echo "tune takes one peak rate such as 2e-3; $usage" >&2; exit 2; }
         label="tune_lr$1" ;;
   edge) [ $# -eq 3 ] && [[ $1 =~ ^(transformer|cubit)$ ]] && [[ $2 =~ ^(256|4096)$ ]] && rate_ok "$3" \
           || { echo "edge takes ARM (transformer or cubit), T (256 or 4096) and a rate such as 1.6e-2; $usage" >&2; exit 2; }
-        label="edge_lr${3}_${1}_T${2}" ;;
+        label="edge_lr${3}" ;;
   confirm) [ $# -ge 1 ] || { echo "confirm takes the seeds to run; $usage" >&2; exit 2; }
            for s in "$@"; do [[ $s =~ ^([0-9]|1[0-5])$ ]] || { echo "confirmation seeds are 0-15; got $s" >&2; exit 2; }; done
            [ -f results/tuned_comparison/choice.json ] || { echo "no results/tuned_comparison/choice.json: run Part 1 and analyse.py choose first" >&2; exit 2; }
@@ -49,13 +52,13 @@ grid() {  # grid ARM T RATE "SEEDS"
     local floor
     floor=$(python3 -c "print(float('$rate') / 10)")
     # shellcheck disable=SC2046,SC2086
-    timeout "$left" python3 experiments/run_lm.py --name "tuned-$name" --mixers "$arm" --seeds $seeds \
+    timeout "$left" python3 "$code/experiments/run_lm.py" --name "tuned-$name" --mixers "$arm" --seeds $seeds \
         --parallel 2 --runs "$work/runs/$name" --summary "$work/tuned_${name}.json" --git-commit "$commit" \
         -- "${recipe[@]}" $(length "$t") --lr "$rate" --min-lr "$floor" ${SMOKE:-} >> "$log" 2>&1
     echo "grid $name exited $?" >> "$log"
 }
 
-{ echo "tuned comparison, $part $*, at commit $commit"; date -u; nvidia-smi --query-gpu=name,driver_version --format=csv;
+{ echo "tuned comparison, $part $*, at commit $commit, code from $code"; date -u; nvidia-smi --query-gpu=name,driver_version --format=csv;
   python3 -c "import sys, torch, triton; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"; } >> "$log" 2>&1
 
 # The longest runs start first (Cubit at 4096, then Cubit at 256, then the Transformer).
