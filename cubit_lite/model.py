@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -251,42 +252,117 @@ class CharLM(nn.Module):
     ) -> Tensor:
         """Continue each row of ``idx`` ``(B, T0)`` by ``max_new_tokens`` sampled tokens.
 
-        Samples from ``softmax(logits / temperature)`` restricted to the ``top_k`` most
-        likely tokens (all when None). The prompt runs once through the model to fill
-        the per-layer caches; every further token is one cached step. When the context
-        reaches ``block_size`` the caches are refilled from the last ``block_size // 2``
-        tokens (a sliding window), so text of any length can be generated.
+        The tokens of :meth:`stream` (same arguments, same draws from ``generator``),
+        joined once at the end after the prompt.
 
         Returns:
             ``(B, T0 + max_new_tokens)`` token ids.
         """
-        if not (isinstance(temperature, (int, float)) and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        chunks = list(self.stream(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator))
+        return torch.cat([idx, *chunks], dim=1)
+
+    def stream(
+        self,
+        idx: Tensor,
+        max_new_tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        chunk_size: int = 1,
+    ) -> Iterator[Tensor]:
+        """Sample ``max_new_tokens`` tokens after each row of ``idx`` ``(B, T0)``, yielding them as they come.
+
+        Yields ``(B, k)`` chunks of new token ids, ``k = chunk_size`` (the last chunk may
+        be shorter); nothing when ``max_new_tokens`` is 0. Samples from
+        ``softmax(logits / temperature)`` restricted to the ``top_k`` most likely tokens
+        (all when None). The prompt runs once through the model to fill the per-layer
+        caches; every further token is one cached step. When the context reaches
+        ``block_size`` the caches are refilled from the last ``block_size // 2`` tokens
+        (a sliding window, at least one token), so text of any length can be generated in
+        time and memory linear in its length: only the tokens of the current window are
+        kept.
+
+        The arguments are checked when ``stream`` is called (:class:`ValueError` naming
+        the first bad one), before anything runs. The model is in eval mode until the
+        stream is exhausted or closed, then back in the mode it was in.
+        """
+        self._check_generation_args(idx, max_new_tokens, temperature, top_k, chunk_size)
+        return self._stream(idx, max_new_tokens, temperature, top_k, generator, chunk_size)
+
+    def _check_generation_args(self, idx: Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
+                               chunk_size: int) -> None:
+        """Raise :class:`ValueError` naming the first argument of :meth:`stream` that is out of range."""
+        if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+                and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
             raise ValueError(f"temperature must be a number between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g} "
                              f"(for the single most likely character use top_k=1); got {temperature!r}")
-        if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k):
+        if top_k is not None and not (isinstance(top_k, int) and not isinstance(top_k, bool) and 1 <= top_k):
             raise ValueError(f"top_k must be None or a positive integer; got {top_k!r}")
-        if idx.dim() != 2 or idx.shape[1] < 1:
-            raise ValueError(f"idx must be a (B, T) tensor of token ids with T >= 1; got shape {tuple(idx.shape)}")
+        for name, value, low in (("max_new_tokens", max_new_tokens, 0), ("chunk_size", chunk_size, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        if not isinstance(idx, Tensor) or idx.dim() != 2 or 0 in idx.shape:
+            got = f"shape {tuple(idx.shape)}" if isinstance(idx, Tensor) else type(idx).__name__
+            raise ValueError(f"idx must be a (B, T) tensor of token ids with B, T >= 1; got {got}")
+        if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+            raise ValueError(f"idx must hold integer token ids; got dtype {idx.dtype}")
+        low, high = int(idx.min()), int(idx.max())
+        if low < 0 or high >= self.config.vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"idx holds token id {bad}, outside the model's vocabulary: ids are 0 to "
+                             f"{self.config.vocab_size - 1} (vocab_size = {self.config.vocab_size})")
+
+    @torch.no_grad()
+    def _stream(self, idx: Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
+                generator: torch.Generator | None, chunk_size: int) -> Iterator[Tensor]:
+        """:meth:`stream`'s loop, on checked arguments."""
+        if max_new_tokens == 0:
+            return
+        window = self.config.block_size
         was_training = self.training
         self.eval()
-        window = self.config.block_size
-        context = idx[:, -window:]
-        caches = self.new_caches()
-        logits, _ = self(context, caches=caches)
-        out = [idx]
-        for _ in range(max_new_tokens):
-            next_logits = logits[:, -1, :].float() / temperature  # (B, V)
-            if top_k is not None and top_k < next_logits.shape[-1]:
-                kth = torch.topk(next_logits, top_k, dim=-1).values[:, -1:]
-                next_logits = next_logits.masked_fill(next_logits < kth, float("-inf"))
-            probs = torch.softmax(next_logits, dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-            out.append(token)
-            if len(caches[0]) >= window:  # the context is full: slide the window
-                recent = torch.cat(out, dim=1)[:, -(window // 2):]
-                caches = self.new_caches()
-                logits, _ = self(recent, caches=caches)
-            else:
-                logits, _ = self(token, caches=caches)
-        self.train(was_training)
-        return torch.cat(out, dim=1)
+        try:
+            context = idx[:, -window:]  # (B, ≤ window): what the caches were last filled from
+            fed: list[Tensor] = []  # (B, 1) tokens fed one by one since then
+            caches = self.new_caches()
+            logits, _ = self(context, caches=caches)
+            chunk: list[Tensor] = []
+            for step in range(max_new_tokens):
+                token = self._sample_next(logits, temperature, top_k, generator)  # (B, 1)
+                chunk.append(token)
+                if len(chunk) == chunk_size or step == max_new_tokens - 1:
+                    yield torch.cat(chunk, dim=1)
+                    chunk = []
+                if step == max_new_tokens - 1:
+                    break
+                if len(caches[0]) >= window:  # the context is full: slide the window
+                    context = _window_tail(context, fed, token, window)
+                    fed = []
+                    caches = self.new_caches()
+                    logits, _ = self(context, caches=caches)
+                else:
+                    fed.append(token)
+                    logits, _ = self(token, caches=caches)
+        finally:
+            self.train(was_training)
+
+    @staticmethod
+    def _sample_next(logits: Tensor, temperature: float, top_k: int | None,
+                     generator: torch.Generator | None) -> Tensor:
+        """One token per row ``(B, 1)`` from the last position of ``logits`` ``(B, T, V)``."""
+        next_logits = logits[:, -1, :].float() / temperature  # (B, V)
+        if top_k is not None and top_k < next_logits.shape[-1]:
+            kth = torch.topk(next_logits, top_k, dim=-1).values[:, -1:]
+            next_logits = next_logits.masked_fill(next_logits < kth, float("-inf"))
+        probs = torch.softmax(next_logits, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator)
+
+
+def _window_tail(context: Tensor, fed: list[Tensor], token: Tensor, window: int) -> Tensor:
+    """The last ``max(1, window // 2)`` tokens of ``context``, then ``fed``, then ``token`` (all ``(B, ·)``).
+
+    Only the tokens in the caches and the new one are joined (at most ``window + 1``
+    per row), never the whole history, so each slide costs ``O(window)``.
+    """
+    return torch.cat([context, *fed, token], dim=1)[:, -max(1, window // 2):]

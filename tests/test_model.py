@@ -150,8 +150,21 @@ def test_learned_positions_refuse_contexts_longer_than_the_block():
         model(torch.zeros(1, 25, dtype=torch.long))
 
 
-@pytest.mark.parametrize("bad, message", [({"temperature": 0}, "temperature"), ({"top_k": 0}, "top_k")])
+@pytest.mark.parametrize("bad, message", [
+    ({"temperature": 0}, "temperature"),
+    ({"temperature": float("nan")}, "temperature must be a number between 0.001 and 1000"),
+    ({"temperature": True}, "temperature"),
+    ({"top_k": 0}, "top_k"),
+    ({"max_new_tokens": -1}, "max_new_tokens must be an integer >= 0; got -1"),
+    ({"idx": torch.full((1, 2), 17)}, "idx holds token id 17, outside the model's vocabulary: ids are 0 to 16"),
+    ({"idx": torch.zeros(1, 2)}, "idx must hold integer token ids; got dtype torch.float32"),
+    ({"idx": torch.zeros(2, dtype=torch.long)}, "idx must be a \\(B, T\\) tensor"),
+    ({"idx": torch.zeros(0, 2, dtype=torch.long)}, "with B, T >= 1; got shape \\(0, 2\\)"),
+])
 def test_generate_checks_its_arguments(bad, message):
     model = CharLM(tiny())
+    arguments = {"idx": torch.zeros(1, 2, dtype=torch.long), "max_new_tokens": 3, **bad}
     with pytest.raises(ValueError, match=message):
-        model.generate(torch.zeros(1, 2, dtype=torch.long), 3, **bad)
+        model.generate(**arguments)
+    with pytest.raises(ValueError, match=message):
+        model.stream(**arguments)  # checked at the call, before the first token
