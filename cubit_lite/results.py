@@ -155,8 +155,16 @@ def save_json(path: str | os.PathLike, data: dict) -> Path:
 # Bookkeeping on the results files: which runs, which recipe, statistics over seeds
 
 
+def _succeeded(run: Mapping) -> bool:
+    """Whether a run of a grid summary finished: exit status 0 and a final validation loss."""
+    return run.get("returncode") == 0 and run.get("final_val_loss") is not None
+
+
 def collect_runs(sources: Mapping[tuple, Sequence[str]]) -> tuple[dict[str, dict], dict[tuple, list[dict]]]:
-    """Gather the runs of each configuration from the results files that hold them.
+    """Gather the finished runs of each configuration from the results files that hold them.
+
+    A run that failed or stopped early (its ``returncode`` is not 0, or it has no
+    ``final_val_loss``; the grid runner records such runs with their reason) is left out.
 
     Args:
         sources: for each configuration, a key whose first item is the mixer name (e.g.
@@ -164,13 +172,14 @@ def collect_runs(sources: Mapping[tuple, Sequence[str]]) -> tuple[dict[str, dict
             its runs.
 
     Returns:
-        ``(files, runs)``: each file loaded once (name -> its JSON), and for each key
-        the runs of that mixer in its files, sorted by seed.
+        ``(files, runs)``: each file loaded once (name -> its JSON, failed runs included),
+        and for each key the finished runs of that mixer in its files, sorted by seed.
 
     Raises:
         TypeError: a key is not a tuple starting with a mixer name, or its files are
             not a list of names.
-        ValueError: a configuration has no runs in its files.
+        ValueError: a configuration has no finished run in its files (the message says
+            how many of its runs failed).
     """
     if not isinstance(sources, Mapping) or not sources:
         raise TypeError("sources must be a non-empty dict {(mixer, ...): [file names]}")
@@ -183,9 +192,11 @@ def collect_runs(sources: Mapping[tuple, Sequence[str]]) -> tuple[dict[str, dict
     runs = {}
     for key, names in sources.items():
         found = [run for name in names for run in files[name].get("runs", []) if run.get("mixer") == key[0]]
-        if not found:
-            raise ValueError(f"no run of mixer {key[0]!r} in {', '.join(names)} (for {key!r})")
-        runs[key] = sorted(found, key=lambda run: run["seed"])
+        finished = [run for run in found if _succeeded(run)]
+        if not finished:
+            failed = f" ({len(found)} failed or unfinished run(s) left out)" if found else ""
+            raise ValueError(f"no run of mixer {key[0]!r} finished in {', '.join(names)} (for {key!r}){failed}")
+        runs[key] = sorted(finished, key=lambda run: run["seed"])
     return files, runs
 
 

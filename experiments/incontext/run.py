@@ -9,7 +9,11 @@
 
 ``train-all`` runs ``--parallel`` training processes at a time (``one`` is the command
 each runs). Every prompt set is fixed by its generator seed (PLAN.md), so the models and
-the baselines see the same prompts wherever they run.
+the baselines see the same prompts wherever they run. A run whose folder in ``--scratch``
+already holds its results is not run again, and an existing packed file in ``--out`` is
+refused unless ``--scratch`` still holds every run it packed, so the same command can run
+again after an interruption (SIGTERM or SIGINT stops the running trainers and keeps what
+finished). ``train-all`` exits with status 1 when a run failed, after packing.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -41,6 +48,7 @@ from cubit_lite.incontext import (  # noqa: E402
     stream_predictions,
     train_incontext,
 )
+from experiments.run_lm import run_processes  # noqa: E402  (the grid runner's loop: parallel runs, signals)
 
 ARMS = ("transformer", "cubit", "cubit-share", "deltaformer")
 PILOT_LRS = (3e-4, 1e-3, 3e-3)
@@ -102,46 +110,112 @@ def one(args) -> None:
         torch.save({name: t.half() for name, t in model.state_dict().items()}, out / "weights.pt")
 
 
-def launch_all(jobs, parallel: int, out: Path, steps: int | None = None) -> None:
-    pending, running = list(jobs), []
-    while pending or running:
-        while pending and len(running) < parallel:
-            mixer, lr, seed, save = pending.pop(0)
-            folder = out / run_name(mixer, lr, seed)
-            command = [sys.executable, __file__, "one", "--mixer", mixer, "--lr", str(lr), "--seed", str(seed),
-                       "--out", str(folder)] + (["--save-weights"] if save else []) + (
-                       ["--steps", str(steps)] if steps else [])
-            folder.mkdir(parents=True, exist_ok=True)
-            log = (folder / "stdout.log").open("w")
-            running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT), folder))
-        time.sleep(2)
-        for process, folder in list(running):
-            if process.poll() is not None:
-                running.remove((process, folder))
-                print(f"{folder.name}: exit {process.returncode}", flush=True)
+def finished(folder: Path, save_weights: bool) -> bool:
+    """Whether ``folder`` holds a completed run: its record and predictions (and weights, if asked for)."""
+    return ((folder / "run.json").is_file() and (folder / "predictions.npz").is_file()
+            and (not save_weights or (folder / "weights.pt").is_file()))
+
+
+def launch_all(jobs, parallel: int, out: Path, steps: int | None = None) -> tuple[list[str], int | None]:
+    """Run the jobs ``(mixer, lr, seed, save_weights)``, ``parallel`` at a time; finished runs are kept, not rerun.
+
+    Returns the names of the runs that failed, and the signal (SIGTERM or SIGINT) that stopped the
+    runner, passed on to its running trainers, or None.
+    """
+    todo = []
+    for job in jobs:
+        folder = out / run_name(*job[:3])
+        if finished(folder, job[3]):
+            print(f"{folder.name}: already finished, kept", flush=True)
+        else:
+            todo.append(job)
+    failed: list[str] = []
+
+    def start(job) -> subprocess.Popen:
+        mixer, lr, seed, save = job
+        folder = out / run_name(mixer, lr, seed)
+        command = [sys.executable, __file__, "one", "--mixer", mixer, "--lr", str(lr), "--seed", str(seed),
+                   "--out", str(folder)] + (["--save-weights"] if save else []) + (
+                   ["--steps", str(steps)] if steps else [])
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "stdout.log").open("w") as log:  # an unfinished run's log: it starts again
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, process_group=0)
+
+    def finish(job, process: subprocess.Popen, seconds: float, forwarded: int | None) -> None:
+        name = run_name(*job[:3])
+        print(f"{name}: exit {process.returncode}", flush=True)
+        if process.returncode != 0:
+            failed.append(name)
+
+    return failed, run_processes(todo, parallel, start, finish)
 
 
 def run_name(mixer: str, lr: float, seed: int) -> str:
     return f"{mixer}-lr{lr:g}-s{seed}"
 
 
+def check_packed(final: Path, out: Path, phase: str) -> None:
+    """Refuse to pack over ``final/runs-PHASE.json`` unless ``out`` still holds every run it packed."""
+    path = final / f"runs-{phase}.json"
+    if not path.exists():
+        return
+    try:
+        packed = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        kept = [name for name, record in packed.items() if "failed" not in record]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        refuse(f"{path} already exists and is not a packed result: it is kept; choose another --out")
+    missing = [name for name in kept if not (out / name / "run.json").is_file()]
+    if missing:
+        refuse(f"{path} already holds {len(missing)} finished run(s) that --scratch {out} does not "
+               f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): packing again would lose them; "
+               "choose another --out, or the --scratch that made it")
+
+
+def refuse(message: str) -> NoReturn:
+    """Bad input, before any work: one line ``error: ...`` and exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def stop(signum: int, out: Path) -> None:
+    """After SIGTERM or SIGINT (passed on to the trainers): say how to continue, and exit with 128 + its number."""
+    print(f"interrupted by {signal.Signals(signum).name}: nothing packed; the finished runs are kept in {out}: "
+          "run the same command again to continue (finished runs are not run again)", flush=True)
+    sys.exit(128 + signum)
+
+
 def train_all(args) -> None:
     """Pilot, choice of learning rates, main runs; then pack everything into at most 8 files in ``--out``."""
-    final, out = Path(args.out), Path(args.scratch)
+    final, out = Path(os.path.abspath(args.out)), Path(os.path.abspath(args.scratch))  # the runs run in ROOT
+    check_packed(final, out, args.phase)
     final.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    failed: list[str] = []
     if args.phase in ("pilot", "all"):
         pilot = [(m, lr, PILOT_SEED, False) for m, lr in itertools.product(ARMS, PILOT_LRS)]
-        launch_all(pilot, args.parallel, out, args.steps)
+        failures, signum = launch_all(pilot, args.parallel, out, args.steps)
+        failed += failures
+        if signum is not None:
+            stop(signum, out)
     if args.phase == "main":  # the pilot ran in an earlier call; its choice travels as JSON
         chosen = {mixer: float(lr) for mixer, lr in json.loads(args.chosen_lr).items()}
     else:
         chosen = choose_learning_rates(out)
-    if args.phase in ("main", "all"):
-        launch_all([(m, chosen[m], s, s == 0) for s, m in itertools.product(MAIN_SEEDS, ARMS)], args.parallel, out,
-                   args.steps)
+    unchosen = [mixer for mixer in ARMS if mixer not in chosen]
+    if args.phase in ("main", "all") and not unchosen:
+        failures, signum = launch_all([(m, chosen[m], s, s == 0) for s, m in itertools.product(MAIN_SEEDS, ARMS)],
+                                      args.parallel, out, args.steps)
+        failed += failures
+        if signum is not None:
+            stop(signum, out)
     pack(args, out, final, chosen, started)
+    if unchosen and args.phase == "all":
+        sys.exit(f"no pilot run of {', '.join(unchosen)} finished, so no learning rate was chosen and the main runs "
+                 f"did not start; the failed runs' logs are in {final / f'runs-{args.phase}.json'}")
+    if failed:
+        sys.exit(f"{len(failed)} run(s) failed ({', '.join(failed)}); packed what finished in {final}, with the "
+                 "failed runs' logs")
 
 
 def choose_learning_rates(out: Path) -> dict:
@@ -155,6 +229,9 @@ def choose_learning_rates(out: Path) -> dict:
             if path.exists():  # a diverged pilot run writes no predictions and is not a candidate
                 pred = torch.from_numpy(np.load(path)["validation"]).double()
                 scores[lr] = float(f"{deviation(pred, validation):.4g}")  # 4 significant digits
+        if not scores:  # no candidate: the arm is left out (train_all says so)
+            print(f"{mixer}: no pilot run finished; no learning rate chosen", flush=True)
+            continue
         chosen[mixer] = min(scores, key=lambda lr: (scores[lr], lr))
         print(f"{mixer}: pilot deviations {scores}; chosen lr {chosen[mixer]}", flush=True)
     return chosen
@@ -284,6 +361,26 @@ def analyse(args) -> None:
     print(json.dumps({"primary": summary["primary"], "chosen_lr": meta["chosen_lr"]}, indent=1))
 
 
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse, before any work, what would loop forever or fail later: with what is allowed."""
+    if getattr(args, "parallel", 1) < 1:
+        parser.error(f"--parallel must be at least 1 (the number of runs at a time); got {args.parallel}")
+    if getattr(args, "steps", None) is not None and args.steps < 1:
+        parser.error(f"--steps must be a positive integer (or left out for PLAN.md's {TRAIN['steps']}); "
+                     f"got {args.steps}")
+    if getattr(args, "seed", 0) < 0:
+        parser.error(f"--seed must be an integer >= 0; got {args.seed}")
+    if getattr(args, "phase", None) == "main":
+        try:
+            chosen = json.loads(args.chosen_lr or "")
+            missing = [mixer for mixer in ARMS if not isinstance(chosen.get(mixer), (int, float))]
+        except (ValueError, AttributeError):
+            missing = list(ARMS)
+        if missing:
+            parser.error(f"--phase main needs --chosen-lr, the pilot's choice as JSON with a learning rate for each "
+                         f"of {', '.join(ARMS)} (missing: {', '.join(missing)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -309,6 +406,7 @@ def main() -> None:
     p.add_argument("--baselines")
     p.add_argument("--summary", required=True)
     args = parser.parse_args()
+    check_args(parser, args)
     {"one": one, "train-all": train_all, "baselines": baselines, "analyse": analyse}[args.command](args)
 
 

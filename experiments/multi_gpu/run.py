@@ -7,7 +7,8 @@
 
 Each part writes ``OUT/<part>.json``: every run's command, validation curve, training
 losses and tokens/s, the plan's endpoint and decision, and the provenance (command,
-device, torch, git commit).
+device, torch, git commit). SIGTERM or SIGINT is passed on to the running trainers (and
+torchrun's workers); the part then writes nothing and exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -16,19 +17,31 @@ import argparse
 import concurrent.futures
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from cubit_lite.results import provenance, save_json  # noqa: E402
+from experiments.run_lm import Signals  # noqa: E402  (SIGTERM and SIGINT recorded, passed on to the trainers)
 
 SMALL = ["--mixer", "cubit", "--corpus", "shakespeare", "--max-chars", "300000", "--n-layer", "2", "--n-head", "2",
          "--d-model", "64", "--block-size", "64", "--steps", "300", "--lr", "1e-3", "--warmup", "20",
          "--eval-interval", "25", "--eval-batches", "8", "--log-interval", "5", "--device", "cpu"]
+RUNNING: set[subprocess.Popen] = set()  # the trainers running now (several at once in `determinism`)
+LOCK = threading.Lock()
+STOP = Signals(forward=lambda signum: [process.send_signal(signum) for process in list(RUNNING)])
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived; it was passed on to the running trainers."""
+
+
 GPU_SIZE = ["--corpus", "shakespeare", "--n-layer", "4", "--n-head", "4", "--d-model", "256", "--dropout", "0.1",
             "--warmup", "20", "--eval-batches", "4"]
 
@@ -44,7 +57,9 @@ def train(name: str, runs: Path, nprocs: int | None, args: list[str]) -> dict:
                    "-m", "cubit_lite.train"]
     command += ["--out", str(out), "--no-progress", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=3600)
+    done = _run(command, env)
+    if STOP.received is not None:
+        raise Interrupted(STOP.received)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n"
                          f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -57,6 +72,29 @@ def train(name: str, runs: Path, nprocs: int | None, args: list[str]) -> dict:
         "tokens_per_second": [r["tokens_per_second"] for r in log if "tokens_per_second" in r],
         "stdout_head": done.stdout.splitlines()[:2],
     }
+
+
+def _run(command: list[str], env: dict) -> subprocess.CompletedProcess:
+    """``subprocess.run`` (in the repository root, output captured, an hour at most) whose process gets the
+    signals the runner receives (its own process group: a terminal's Ctrl-C reaches it through the runner)."""
+    if STOP.received is not None:
+        raise Interrupted(STOP.received)
+    with LOCK:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=env, process_group=0)
+        RUNNING.add(process)
+    try:
+        if STOP.received is not None:  # arrived while it started
+            process.send_signal(STOP.received)
+        try:
+            stdout, stderr = process.communicate(timeout=3600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    finally:
+        RUNNING.discard(process)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def mean_abs_gap(a: dict, b: dict, steps) -> float:
@@ -161,17 +199,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--git-commit", default=None)
     args = parser.parse_args(argv)
+    if any(n < 1 for n in args.nprocs):
+        parser.error(f"--nprocs must be integers >= 1 (processes per run); got {' '.join(map(str, args.nprocs))}")
+    args.runs, args.out = Path(os.path.abspath(args.runs)), Path(os.path.abspath(args.out))  # trainers run in ROOT
     if args.runs.exists() and any(args.runs.iterdir()):
         parser.error(f"--runs {args.runs} is not empty: give a new folder (runs are never overwritten)")
     args.runs.mkdir(parents=True, exist_ok=True)
-    if args.part == "equivalence":
-        result, device = equivalence(args.runs), "cpu"
-    elif args.part == "scaling":
-        result, device = scaling(args.runs, args.nprocs), None
-    elif args.part == "one-gpu":
-        result, device = one_gpu(args.runs), None
-    else:
-        result, device = determinism(args.runs), None
+    try:
+        with STOP:
+            if args.part == "equivalence":
+                result, device = equivalence(args.runs), "cpu"
+            elif args.part == "scaling":
+                result, device = scaling(args.runs, args.nprocs), None
+            elif args.part == "one-gpu":
+                result, device = one_gpu(args.runs), None
+            else:
+                result, device = determinism(args.runs), None
+    except Interrupted as stop:
+        name = signal.Signals(stop.args[0]).name
+        print(f"interrupted by {name}: {args.part}.json was not written (a part needs all its runs); run the part "
+              f"again with a new --runs", file=sys.stderr, flush=True)
+        sys.exit(128 + stop.args[0])
     result.update(provenance(__file__, argv, git_commit=args.git_commit, device=device))
     if device == "cpu":
         result["device"] = f"CPU ({os.cpu_count()} cores; processes joined by gloo)"
