@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 needs_setup() {
   [ -x .venv/bin/jupyter-book ] && [ -x .venv/bin/playwright ] || return 0
   [ -f node_modules/.package-lock.json ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] || return 0
-  # chromium for the browser tests: setup.sh installs it when run as root
+  # chromium for the browser tests: setup.sh --browser installs it when run as root
   [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || [ "$(id -u)" != 0 ] || return 0
   return 1
 }
 if needs_setup; then
-  bash scripts/setup.sh
+  bash scripts/setup.sh --browser
 fi
 # --quick: every fast test (about a minute on two cores); --lint: ruff and mypy only.
 # Other arguments go to pytest, e.g. `run_tests.sh --quick tests/test_mixers.py -k causal`.

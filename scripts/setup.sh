@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Create .venv (if needed) and install everything the book, the library and the
-# tests need: Python packages, the site's JavaScript (npm ci) and, as root, Debian's
-# chromium for the browser tests. Safe to run again: it only installs what is missing
+# tests need: Python packages and the site's JavaScript (npm ci). With --browser (what
+# scripts/run_tests.sh passes) also, as root, Debian's chromium for the browser tests;
+# building the book never needs it. Safe to run again: it only installs what is missing
 # or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BROWSER=0
+case "${1:-}" in
+  --browser) BROWSER=1 ;;
+  "") ;;
+  *) echo "usage: bash scripts/setup.sh [--browser]  (--browser: also chromium for the browser tests)" >&2; exit 2 ;;
+esac
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
@@ -76,7 +83,7 @@ fi
 # A real browser for tests/test_browser.py: Debian's chromium, driven by Playwright
 # (installed above with the [test] extra; `playwright install` is never used).
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-if [ ! -x "$CHROMIUM" ]; then
+if [ "$BROWSER" = 1 ] && [ ! -x "$CHROMIUM" ]; then
   if can_apt; then
     apt_install chromium
   else

@@ -110,7 +110,7 @@ CHROMIUM_ARGS = [
 ]
 HOW_TO_GET_A_BROWSER = (
     "The browser tests need Debian's chromium at {path} and the `playwright` Python package "
-    "(the [test] extra; never `playwright install`). `bash scripts/setup.sh` installs both "
+    "(the [test] extra; never `playwright install`). `bash scripts/setup.sh --browser` installs both "
     "when run as root; otherwise: `sudo apt-get install chromium` and `pip install -e '.[test]'` "
     "(or set CHROMIUM=/path/to/chromium). To run the other tests without them: pytest -m 'not browser'."
 )
