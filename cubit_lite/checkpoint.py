@@ -9,9 +9,11 @@ A checkpoint is a dictionary saved with :func:`torch.save`:
 * training state when written by :mod:`cubit_lite.train` (``"train_config"``,
   ``"optimizer"``, ``"step"``, ``"rng"``, ``"best_val_loss"``, ``"corpus"``).
 
-Writes go to a temporary file in the same folder followed by :func:`os.replace`, so
-an interrupted write never leaves a truncated checkpoint behind; a failed write (a full
-disk) removes its temporary file and says what happened.
+Writes go to a new temporary file in the same folder (created with ``O_EXCL |
+O_NOFOLLOW``: never through a link someone left there) followed by :func:`os.replace`,
+so an interrupted write never leaves a truncated checkpoint behind; a failed write (a
+full disk) removes its temporary file and says what happened
+(:func:`cubit_lite.run_folder.write_atomically`).
 
 Reading never runs code from the file: :func:`load_checkpoint` uses
 ``torch.load(weights_only=True)``, which accepts tensors, numbers, strings and the
@@ -29,6 +31,7 @@ import torch
 
 from .data import CharTokenizer
 from .model import CharLM, ModelConfig
+from .run_folder import RunFolderError, open_no_follow, write_atomically
 
 __all__ = ["FORMAT", "export_weights", "load_checkpoint", "load_model", "save_checkpoint"]
 
@@ -41,24 +44,32 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write ``payload`` (with ``"format"`` added) to ``path`` atomically; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        os.replace(tmp, path)
+        write_atomically(path, lambda file: torch.save({"format": FORMAT, **payload}, file))
+    except RunFolderError:
+        raise
     except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
-        tmp.unlink(missing_ok=True)
         raise OSError(f"could not write the checkpoint {path} ({type(err).__name__}: {err}); "
                       f"the previous {path.name}, if any, is unchanged. Is the disk full?") from err
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, or raise a clear error."""
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+                    follow_symlinks: bool = True) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`, or raise a clear error.
+
+    ``follow_symlinks=False`` (what the trainer uses for its run folder) refuses a
+    symbolic link at ``path`` instead of reading what it points to.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        if follow_symlinks:
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+        else:
+            with os.fdopen(open_no_follow(path, os.O_RDONLY), "rb") as file:
+                payload = torch.load(file, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         message = str(err)
         code = re.search(r"Unsupported global: GLOBAL [\w.]+", message)
@@ -68,6 +79,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         reason = re.search(r"Unsupported operand[^\n]*", message)
         raise ValueError(f"{path} is not a readable checkpoint "
                          f"(UnpicklingError: {reason.group(0) if reason else 'not a torch.save file'})") from err
+    except RunFolderError:
+        raise
     except Exception as err:  # a truncated or foreign file: say so, whatever torch raised
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from err
     found = payload.get("format") if isinstance(payload, dict) else None

@@ -17,20 +17,30 @@ GPU, whatever the model), and fragmentation in the allocator's cache.
     >>> from cubit_lite.memory import training_step_memory
     >>> estimate = training_step_memory(config, vocab_size=65)   # a TrainConfig
     >>> print(estimate)          # parameters, gradients, AdamW state, peak of one step
+
+Tracing a step costs about as much as building the model, too slow to refuse an absurd
+configuration (a billion layers) at once. :func:`training_memory_bound` is the trainer's
+up-front check instead: a closed-form *lower bound* of the same peak, in a microsecond,
+which :func:`cubit_lite.train.train` compares with :func:`available_memory` before it
+allocates anything (``tests/test_memory.py`` checks it against
+:func:`training_step_memory` on small configurations).
 """
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["T4_USABLE_BYTES", "MemoryEstimate", "forward_memory", "peak_bytes", "training_step_memory"]
+__all__ = ["T4_USABLE_BYTES", "MemoryBound", "MemoryEstimate", "available_memory", "forward_memory", "peak_bytes",
+           "training_memory_bound", "training_step_memory"]
 
 T4_USABLE_BYTES = 15_360 * 2**20
 """A T4's memory as ``nvidia-smi`` reports it (15,360 MiB of the nominal 16 GB). The CUDA context
@@ -172,3 +182,145 @@ def forward_memory(model_config, batch_size: int, length: int) -> int:
             model(torch.zeros(batch_size, length, dtype=torch.long))
 
     return peak_bytes(forward)
+
+
+# --------------------------------------------------------------------------- #
+# The trainer's up-front check: a closed-form lower bound
+# --------------------------------------------------------------------------- #
+SOLVES_FORMING_T_BY_T = {"cubit": 1, "cubit-nolrr": 1, "cubit-share": 1, "deltaformer": 1, "llr": 1}
+"""Float32 ``(B, H, T, T)`` matrices that backpropagation keeps per layer, at least, for the
+mixers whose reference path forms them (Cubit's ``P``, DeltaFormer's ``L``, LLR's weights).
+Softmax attention runs fused (no ``T × T`` matrix kept) and is absent."""
+
+
+@dataclass(frozen=True)
+class MemoryBound:
+    """A lower bound, in bytes by part, of what one training step holds on its device.
+
+    ``parameters`` is a count; every other field is bytes. ``logits`` is 0 while the
+    vocabulary is not known (before the corpus is read).
+    """
+
+    parameters: int
+    weights: int
+    activations: int
+    matrices: int
+    logits: int
+    evaluation: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.activations + self.matrices + self.logits + self.evaluation
+
+
+def _parameters(config, vocab_size: int) -> int:
+    """The model's parameter count: embeddings and the final norm in closed form, one block counted on the
+    meta device (no memory) times ``n_layer``."""
+    from .model import Block
+
+    model_config = config.model_config(vocab_size)
+    with torch.device("meta"):
+        block = sum(p.numel() for p in Block(model_config).parameters())
+    positions = config.block_size if config.positions == "learned" else 0
+    return (vocab_size + positions + 1) * config.d_model + config.n_layer * block
+
+
+def _forms_t_by_t(config, device: torch.device) -> bool:
+    """Whether the mixer's solve forms ``(B, H, T, T)`` matrices: LLR always; Cubit and DeltaFormer on the
+    reference path (``implementation=reference``, or ``auto`` anywhere but a CUDA GPU of compute capability
+    8.0 or more, where it runs the Triton kernels)."""
+    if config.mixer == "llr":
+        return True
+    implementation = config.mixer_options.get("implementation", "auto")
+    if implementation != "auto":
+        return implementation == "reference"
+    return device.type != "cuda" or torch.cuda.get_device_capability(device) < (8, 0)
+
+
+def training_memory_bound(config, vocab_size: int | None, device: str | torch.device = "cpu", *,
+                          bf16: bool = False) -> MemoryBound:
+    """A lower bound of the memory :func:`cubit_lite.train.train` holds on ``device`` for ``config``.
+
+    With ``B = batch_size``, ``T = block_size``, ``L = n_layer``, ``H = n_head``,
+    ``C = d_model``, ``I = H · head_dim`` (``C`` by default), ``V = vocab_size``, ``N``
+    parameters and ``e`` bytes an activation (2 under bf16 autocast, else 4):
+
+    * weights ``16 N``: float32 weights, gradients and AdamW's two moments;
+    * activations ``e · B · T · L · (8 C + 2 I)``: what backpropagation keeps of each
+      block at least (its residual input, the two LayerNorm outputs, the MLP's ``4C``
+      hidden layer before and after the GELU, and two of queries, keys, values or the
+      mixer's output);
+    * matrices ``4 · m · B · H · T² · L``: float32 ``T × T`` matrices of the mixers
+      that form them (``m`` per layer, :data:`SOLVES_FORMING_T_BY_T`);
+    * logits ``8 · B · T · V``: the float32 logits and their log-softmax, kept by the loss;
+    * evaluation ``16 · eval_batches · B · T``: the validation batches' int64 inputs and
+      targets, kept on the device for the whole run.
+
+    ``N`` is exact: embeddings in closed form, one block counted on the meta device. The
+    rest leaves out what a step holds briefly (gradients of activations, AdamW's
+    temporaries, attention's workspaces), so the true peak is higher: on small
+    configurations, float32 or bf16, every mixer's is 1 to 5 times the bound
+    (``tests/test_memory.py`` compares it with :func:`training_step_memory`).
+    ``vocab_size=None`` (not known yet) counts a vocabulary of one character and no logits.
+    """
+    if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int)
+                                   or vocab_size < 1):
+        raise ValueError(f"vocab_size must be a positive integer or None; got {vocab_size!r}")
+    config.validate()
+    config.check_model()
+    device = torch.device(device)
+    vocab = vocab_size or 1
+    b, t, layers, heads, width = config.batch_size, config.block_size, config.n_layer, config.n_head, config.d_model
+    head_dim = config.mixer_options.get("head_dim") or width // heads
+    tokens = b * t
+    per_matrix = SOLVES_FORMING_T_BY_T.get(config.mixer, 0) if _forms_t_by_t(config, device) else 0
+    parameters = _parameters(config, vocab)
+    return MemoryBound(
+        parameters=parameters,
+        weights=16 * parameters,
+        activations=(2 if bf16 else 4) * tokens * layers * (8 * width + 2 * heads * head_dim),
+        matrices=4 * per_matrix * b * heads * t * t * layers,
+        logits=8 * tokens * (vocab_size or 0),
+        evaluation=16 * config.eval_batches * tokens,
+    )
+
+
+def _cgroup_free() -> int | None:
+    """Bytes this process's cgroup (v2) may still allocate, where it sets a limit; ``None`` otherwise."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _ram_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` (Linux): what can be allocated without swapping; ``None`` elsewhere."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def available_memory(device: str | torch.device) -> int | None:
+    """Bytes that can still be allocated on ``device``; ``None`` where the system does not say.
+
+    A CUDA GPU: its free memory (``torch.cuda.mem_get_info``). Otherwise the machine's:
+    Linux's ``MemAvailable``, lowered to what a cgroup limit (a container) leaves, else
+    the physical memory.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    known = [free for free in (_ram_available(), _cgroup_free()) if free is not None]
+    if known:
+        return max(0, min(known))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from cubit_lite.memory import T4_USABLE_BYTES, MemoryEstimate, forward_memory, peak_bytes, training_step_memory
+from cubit_lite import memory as memory_module
+from cubit_lite.memory import (
+    T4_USABLE_BYTES,
+    MemoryEstimate,
+    available_memory,
+    forward_memory,
+    peak_bytes,
+    training_memory_bound,
+    training_step_memory,
+)
+from cubit_lite.mixers import MIXER_NAMES
 from cubit_lite.model import CharLM
 from cubit_lite.train import TrainConfig
 
@@ -122,3 +132,54 @@ def test_committed_estimates_are_what_the_code_computes_now():
     committed = {case["name"]: case["estimate_bytes"] for case in json.loads(GPU_CHECK.read_text())["cases"]}
     case = next(c for c in CASES if c["name"] == "ch6-live-cubit")
     assert estimate(case) == committed["ch6-live-cubit"]
+
+
+# --------------------------------------------------------------------------- #
+# The trainer's closed-form bound, against the traced peak
+# --------------------------------------------------------------------------- #
+BOUND_CASES = [dict(batch_size=4, block_size=32, n_layer=2, n_head=2, d_model=32),
+               dict(batch_size=2, block_size=64, n_layer=3, n_head=4, d_model=64, dropout=0.0, positions="rotary"),
+               dict(batch_size=2, block_size=64, n_layer=2, n_head=2, d_model=64, mixer_options={"head_dim": 8}),
+               dict(batch_size=2, block_size=256, n_layer=2, n_head=4, d_model=32)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mixer", MIXER_NAMES)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_closed_form_bound_is_below_the_traced_peak_and_within_five_times_it(mixer, precision):
+    """training_memory_bound is a lower bound of training_step_memory's peak, and not a loose one."""
+    for shape in BOUND_CASES + [dict(batch_size=2, block_size=32, n_layer=1, n_head=2, d_model=16)]:
+        vocab = 3000 if shape["d_model"] == 16 else 65  # one case where the logits dominate
+        config = TrainConfig(out="unused", mixer=mixer, eval_batches=1, **shape)
+        traced = training_step_memory(config, vocab_size=vocab, precision=precision)
+        bound = training_memory_bound(config, vocab, "cpu", bf16=precision == "bf16")
+        assert 4 * bound.parameters == traced.parameters  # the parameter count is exact
+        ratio = traced.peak / (bound.total - bound.evaluation)  # the traced step holds no validation batches
+        assert 1 <= ratio <= 5, f"{mixer} {shape}: traced peak / bound = {ratio:.2f}"
+
+
+def test_the_bound_grows_with_what_the_trainer_keeps_and_is_instant_for_absurd_sizes():
+    import time
+
+    config = TrainConfig(out="unused", **TINY)
+    base = training_memory_bound(config, 65)
+    assert base.evaluation == 16 * config.eval_batches * 4 * 32  # int64 inputs and targets
+    assert training_memory_bound(config, 70_000).logits == 8 * 4 * 32 * 70_000
+    assert training_memory_bound(config, None).logits == 0  # before the corpus is read
+    cubit = TrainConfig(out="unused", mixer="cubit", **TINY)
+    assert training_memory_bound(cubit, 65).matrices == 4 * 4 * 2 * 32 * 32 * 2  # (B, H, T, T) per layer, CPU
+    blocked = TrainConfig(out="unused", mixer="cubit", mixer_options={"implementation": "blocked"}, **TINY)
+    assert training_memory_bound(blocked, 65).matrices == 0
+    start = time.perf_counter()
+    huge = training_memory_bound(TrainConfig(out="unused", n_layer=10**9, d_model=4096, n_head=32), 65)
+    assert huge.total > 10**15 and time.perf_counter() - start < 1
+
+
+def test_available_memory_is_the_gpus_free_memory_or_the_machines(monkeypatch):
+    monkeypatch.setattr(memory_module.torch.cuda, "mem_get_info", lambda device=None: (3 * 2**30, 16 * 2**30))
+    assert available_memory("cuda") == 3 * 2**30  # free, not total
+    monkeypatch.setattr(memory_module, "_ram_available", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory_module, "_cgroup_free", lambda: 2 * 2**30)
+    assert available_memory("cpu") == 2 * 2**30  # a container's limit wins over the machine's memory
+    monkeypatch.setattr(memory_module, "_cgroup_free", lambda: None)
+    assert available_memory("cpu") == 8 * 2**30

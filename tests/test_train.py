@@ -118,7 +118,7 @@ def test_sampling_from_a_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--mixer", "mamba"], "invalid choice: 'mamba'"),
-    (["--block-size", "5000", "--max-chars", "3000"], "fewer than block_size + 1"),
+    (["--block-size", "5000", "--max-chars", "3000", "--batch-size", "2"], "fewer than block_size + 1"),
     (["--steps", "4", "--stop-at", "9"], "stop_at must be between 1 and steps"),
     (["--mixer-option", "lam"], "NAME=VALUE"),
     (["--mixer", "transformer", "--mixer-option", "lam=0.1"], "does not take option"),
