@@ -9,7 +9,9 @@ Modules (one idea each):
 * :mod:`cubit_lite.data` — corpora (Shakespeare, the Python standard library, your
   own file), a character tokenizer, batches.
 * :mod:`cubit_lite.model` — a small decoder-only LM whose token mixer is chosen by name.
-* :mod:`cubit_lite.train` — the training loop and CLI (``python -m cubit_lite.train``);
+* :mod:`cubit_lite.train` — the training loop and CLI (``python -m cubit_lite.train``), put
+  together from small modules that its docstring lists (its settings are
+  :mod:`cubit_lite.train_config`); :mod:`cubit_lite.memory` the memory a step needs;
   :mod:`cubit_lite.sample` prints text from a checkpoint; :mod:`cubit_lite.checkpoint`
   writes and reads checkpoints atomically.
 * :mod:`cubit_lite.results` — find the committed results of GPU runs.

@@ -21,9 +21,10 @@ GPU, whatever the model), and fragmentation in the allocator's cache.
 Tracing a step costs about as much as building the model, too slow to refuse an absurd
 configuration (a billion layers) at once. :func:`training_memory_bound` is the trainer's
 up-front check instead: a closed-form *lower bound* of the same peak, in a microsecond,
-which :func:`cubit_lite.train.train` compares with :func:`available_memory` before it
-allocates anything (``tests/test_memory.py`` checks it against
-:func:`training_step_memory` on small configurations).
+which :func:`check_memory` compares with :func:`available_memory`, refusing a run that
+cannot fit; :func:`cubit_lite.train.train` calls it before it allocates anything
+(``tests/test_memory.py`` checks the bound against :func:`training_step_memory` on small
+configurations).
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["T4_USABLE_BYTES", "MemoryBound", "MemoryEstimate", "available_memory", "forward_memory", "peak_bytes",
-           "training_memory_bound", "training_step_memory"]
+if TYPE_CHECKING:
+    from .train_config import TrainConfig
+
+__all__ = ["T4_USABLE_BYTES", "MemoryBound", "MemoryEstimate", "available_memory", "check_memory", "forward_memory",
+           "peak_bytes", "training_memory_bound", "training_step_memory"]
 
 T4_USABLE_BYTES = 15_360 * 2**20
 """A T4's memory as ``nvidia-smi`` reports it (15,360 MiB of the nominal 16 GB). The CUDA context
@@ -129,7 +134,7 @@ def training_step_memory(config, vocab_size: int, *, precision: str = "fp32") ->
     they are alive during the forward and backward passes). ``precision`` is ``"fp32"``
     (what ``precision="auto"`` gives on a T4) or ``"bf16"`` (autocast).
     """
-    from .train import make_optimizer
+    from .optim import make_optimizer
 
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16; got {precision!r}")
@@ -324,3 +329,52 @@ def available_memory(device: str | torch.device) -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
+def _memory_parts(config: TrainConfig, bound: MemoryBound, vocab_size: int | None) -> list[tuple[int, str, str]]:
+    """``(bytes, what, what to lower)`` for each part of :func:`training_memory_bound`'s bound."""
+    b, t = config.batch_size, config.block_size
+    blocked = "" if config.mixer == "llr" else ", or --mixer-option implementation=blocked (never forms them)"
+    head_dim = config.mixer_options.get("head_dim")
+    heads = f" and heads of width {head_dim}" if head_dim else ""
+    widths = "--d-model, --n-layer or --mixer-option head_dim" if head_dim else "--d-model or --n-layer"
+    return [
+        (bound.weights, f"weights, gradients and AdamW state {_gib(bound.weights)} ({bound.parameters:,} parameters)",
+         widths + (", or use a corpus with fewer distinct characters" if vocab_size else "")),
+        (bound.activations, f"activations {_gib(bound.activations)} (batch_size {b} × block_size {t} tokens through "
+                            f"n_layer {config.n_layer} blocks of d_model {config.d_model}{heads})",
+         f"--batch-size, --block-size, {widths}"),
+        (bound.matrices, f"{config.mixer}'s T × T matrices {_gib(bound.matrices)} (block_size {t} squared × "
+                         f"batch_size {b} × n_head {config.n_head} × n_layer {config.n_layer})",
+         f"--block-size (the matrices grow with its square) or --batch-size{blocked}"),
+        (bound.logits, f"logits {_gib(bound.logits)} (batch_size {b} × block_size {t} × a vocabulary of "
+                       f"{vocab_size or 0:,} characters)",
+         "--batch-size or --block-size, or use a corpus with fewer distinct characters"),
+        (bound.evaluation, f"validation batches {_gib(bound.evaluation)} (eval_batches {config.eval_batches} × "
+                           f"batch_size {b} × block_size {t} tokens, kept on the device)", "--eval-batches"),
+    ]
+
+
+def check_memory(config: TrainConfig, device: torch.device, vocab_size: int | None = None, *,
+                 bf16: bool = False) -> MemoryBound:
+    """Refuse a run that cannot fit in ``device``'s free memory, before anything is allocated.
+
+    Compares :func:`cubit_lite.memory.training_memory_bound` (a lower bound, in closed
+    form: weights and AdamW state, activations, the ``T × T`` matrices of mixers that
+    form them, logits, the validation batches) with
+    :func:`cubit_lite.memory.available_memory`. ``vocab_size=None``, before the corpus
+    is read, leaves the logits out. The message names each part's size and the flags
+    that lower the largest. Returns the bound.
+    """
+    bound = training_memory_bound(config, vocab_size, device, bf16=bf16)
+    have = available_memory(device)
+    if have is None or bound.total <= have:
+        return bound
+    parts = sorted(_memory_parts(config, bound, vocab_size), key=lambda part: -part[0])
+    shown = [what for size, what, _ in parts if size >= bound.total / 100]
+    raise ValueError(f"this run needs at least {_gib(bound.total)} of memory on {device}, more than the {_gib(have)} "
+                     f"free: {'; '.join(shown)}. Lower {parts[0][2]}")

@@ -214,7 +214,8 @@ def _quoted(message: str) -> None:
 
 def test_quotes_unknown_mixer_messages(capsys):
     from cubit_lite.mixers import build_mixer
-    from cubit_lite.train import TrainConfig, parse_args
+    from cubit_lite.train import parse_args
+    from cubit_lite.train_config import TrainConfig
 
     with pytest.raises(ValueError) as err:
         build_mixer("gpt", 64, 2)
@@ -248,7 +249,8 @@ def test_quotes_corpus_file_messages(tmp_path, monkeypatch):
 
 
 def test_quotes_block_size_and_resume_messages(tmp_path, monkeypatch):
-    from cubit_lite.train import TrainConfig, train
+    from cubit_lite.train import train
+    from cubit_lite.train_config import TrainConfig
 
     monkeypatch.chdir(tmp_path)
     Path("tiny.txt").write_text("to be or not to be\n", encoding="utf-8")
@@ -267,7 +269,7 @@ def test_quotes_block_size_and_resume_messages(tmp_path, monkeypatch):
 
 def test_quotes_device_messages():
     from cubit_lite.notebook import pick_device
-    from cubit_lite.train import choose_device
+    from cubit_lite.runtime import choose_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -362,7 +364,7 @@ def test_quotes_the_install_cell_message(monkeypatch):
 
 
 def test_quotes_the_bf16_on_a_t4_message(monkeypatch):
-    from cubit_lite.train import use_bf16_autocast
+    from cubit_lite.runtime import use_bf16_autocast
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (7, 5))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: "Tesla T4")

@@ -25,7 +25,8 @@ import dataclasses, tempfile, textwrap, time
 from pathlib import Path
 import torch
 from IPython.display import HTML, display
-from cubit_lite.train import TrainConfig, train as full_train
+from cubit_lite.train import train as full_train
+from cubit_lite.train_config import TrainConfig
 
 DEVICE, SEED = torch.device("cpu"), 0
 

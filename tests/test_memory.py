@@ -20,7 +20,7 @@ from cubit_lite.memory import (
 )
 from cubit_lite.mixers import MIXER_NAMES
 from cubit_lite.model import CharLM
-from cubit_lite.train import TrainConfig
+from cubit_lite.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_CHECK = ROOT / "results" / "memory_check_h200.json"

@@ -17,7 +17,7 @@ import pytest
 
 from cubit_lite.results import collect_runs, same_recipe, seed_range
 from cubit_lite.tables import Html, commit_html, html_table
-from cubit_lite.train import TrainConfig
+from cubit_lite.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "book" / "08_context_length.ipynb"

@@ -106,7 +106,7 @@ def test_committed_checkpoints_sample_on_a_cpu(name):
 import numpy as np  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from cubit_lite.train import TrainConfig  # noqa: E402
+from cubit_lite.train_config import TrainConfig  # noqa: E402
 
 
 def test_collect_runs_gathers_each_mixers_runs_sorted_by_seed_and_loads_each_file_once(monkeypatch):

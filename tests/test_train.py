@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from cubit_lite.checkpoint import export_weights, load_checkpoint, load_model
+from cubit_lite.optim import learning_rate
 from cubit_lite.sample import sample_text
-from cubit_lite.train import TrainConfig, learning_rate, train
+from cubit_lite.train import train
+from cubit_lite.train_config import TrainConfig
 
 PYTHON = sys.executable
 TINY = ["--block-size", "32", "--n-layer", "2", "--n-head", "2", "--d-model", "32", "--batch-size", "8",
@@ -156,18 +158,18 @@ def test_learning_rate_warms_up_then_decays_to_min_lr():
 # --------------------------------------------------------------------------- #
 def _pretend_gpu(monkeypatch, capability: tuple[int, int], name: str) -> torch.device:
     """Make torch report one CUDA GPU of ``capability``, which can *emulate* bf16 (as a T4 does)."""
-    from cubit_lite import train as train_module
+    from cubit_lite import runtime
 
-    monkeypatch.setattr(train_module.torch.cuda, "get_device_capability", lambda index=None: capability)
-    monkeypatch.setattr(train_module.torch.cuda, "get_device_name", lambda index=None: name)
-    monkeypatch.setattr(train_module.torch.cuda, "current_device", lambda: 0)
-    monkeypatch.setattr(train_module.torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(runtime.torch.cuda, "get_device_capability", lambda index=None: capability)
+    monkeypatch.setattr(runtime.torch.cuda, "get_device_name", lambda index=None: name)
+    monkeypatch.setattr(runtime.torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(runtime.torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     return torch.device("cuda", 0)
 
 
 def test_auto_precision_never_picks_bf16_on_a_t4(monkeypatch):
     """A T4 (7.5) emulates bf16 and torch.cuda.is_bf16_supported() says True there; auto must say fp32."""
-    from cubit_lite.train import use_bf16_autocast
+    from cubit_lite.runtime import use_bf16_autocast
 
     device = _pretend_gpu(monkeypatch, (7, 5), "Tesla T4")
     assert use_bf16_autocast("auto", device) is False
@@ -178,7 +180,7 @@ def test_auto_precision_never_picks_bf16_on_a_t4(monkeypatch):
 
 @pytest.mark.parametrize("capability", [(8, 0), (8, 9), (9, 0)])
 def test_auto_precision_picks_bf16_on_ampere_and_newer(monkeypatch, capability):
-    from cubit_lite.train import use_bf16_autocast
+    from cubit_lite.runtime import use_bf16_autocast
 
     device = _pretend_gpu(monkeypatch, capability, "some GPU")
     assert use_bf16_autocast("auto", device) is True and use_bf16_autocast("bf16", device) is True
@@ -186,7 +188,7 @@ def test_auto_precision_picks_bf16_on_ampere_and_newer(monkeypatch, capability):
 
 
 def test_precision_on_the_cpu_is_float32_unless_bf16_is_asked_for():
-    from cubit_lite.train import use_bf16_autocast
+    from cubit_lite.runtime import use_bf16_autocast
 
     cpu = torch.device("cpu")
     assert (use_bf16_autocast("auto", cpu), use_bf16_autocast("bf16", cpu), use_bf16_autocast("fp32", cpu)) == (
@@ -204,4 +206,4 @@ def test_training_on_a_t4_refuses_bf16_before_loading_anything(monkeypatch, tmp_
     monkeypatch.setattr(train_module.torch.cuda, "set_device", lambda device: None)
     monkeypatch.setattr(train_module, "load_corpus", lambda *a, **k: pytest.fail("loaded the corpus first"))
     with pytest.raises(ValueError, match="no bf16 tensor cores"):
-        train_module.train(train_module.TrainConfig(out=str(tmp_path / "run"), precision="bf16", steps=1))
+        train_module.train(TrainConfig(out=str(tmp_path / "run"), precision="bf16", steps=1))

@@ -26,11 +26,16 @@ import pytest
 import torch
 
 from cubit_lite import memory as memory_module
+from cubit_lite import runtime
 from cubit_lite import train as train_module
 from cubit_lite.checkpoint import export_weights, load_checkpoint, load_model, save_checkpoint
+from cubit_lite.mixer_options import option_kinds, parse_mixer_option
 from cubit_lite.mixers import MIXER_NAMES, mixer_options
 from cubit_lite.run_folder import RUN_FILES, RunFolderError
-from cubit_lite.train import TrainConfig, TrainingStopped, choose_device, option_kinds, parse_args, train
+from cubit_lite.runtime import choose_device
+from cubit_lite.stop_signals import TrainingStopped
+from cubit_lite.train import parse_args, train
+from cubit_lite.train_config import TrainConfig
 
 PYTHON = sys.executable
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -400,7 +405,7 @@ def test_resume_refuses_exported_weights_in_place_of_latest(run_copy):
     ("implementation=blocked", "blocked"), ("u_stage=qk", "qk"),
 ])
 def test_cli_mixer_options_take_their_declared_types(text, value):
-    name, parsed = train_module._option(text)
+    name, parsed = parse_mixer_option(text)
     assert parsed == value and type(parsed) is type(value), (text, parsed)
     assert name == text.split("=")[0]
 
@@ -419,7 +424,7 @@ def test_cli_mixer_options_take_their_declared_types(text, value):
 def test_cli_mixer_options_of_the_wrong_type_are_refused(text, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
-        train_module._option(text)
+        parse_mixer_option(text)
 
 
 def test_an_ablation_from_the_command_line_really_ablates():
@@ -506,7 +511,7 @@ def test_a_huge_vocabulary_is_refused_before_the_model_is_built(tmp_path, monkey
     codes = [c for c in range(0x4E00, 0x4E00 + 70_000 + 2048) if not 0xD800 <= c <= 0xDFFF][:70_000]
     corpus = tmp_path / "wide.txt"
     corpus.write_text("".join(map(chr, codes)) * 2, encoding="utf-8")
-    monkeypatch.setattr(train_module, "available_memory", lambda device: 4 * 2**30)
+    monkeypatch.setattr(memory_module, "available_memory", lambda device: 4 * 2**30)
     monkeypatch.setattr(train_module, "CharLM", lambda *a, **k: pytest.fail("built the model first"))
     with pytest.raises(ValueError, match=r"logits .* × a vocabulary of 70,000 characters\)"):
         train(tiny(tmp_path / "x", corpus=str(corpus), max_chars=None, batch_size=64, block_size=256))
@@ -517,7 +522,7 @@ def test_the_check_uses_the_gpus_free_memory(monkeypatch):
     monkeypatch.setattr(memory_module.torch.cuda, "get_device_capability", lambda device=None: (9, 0))
     config = TrainConfig(out="runs/x", batch_size=64, block_size=1024, n_layer=12, d_model=768, n_head=12)
     with pytest.raises(ValueError, match=r"memory on cuda:0, more than the 1\.0 GiB free"):
-        train_module.check_memory(config, torch.device("cuda", 0), 65)
+        memory_module.check_memory(config, torch.device("cuda", 0), 65)
 
 
 # --------------------------------------------------------------------------- #
@@ -564,8 +569,8 @@ def test_mps_without_mps_is_a_clear_error(tmp_path):
 
 
 def test_a_gpu_index_this_machine_does_not_have_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(train_module.torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(train_module.torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(runtime.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(runtime.torch.cuda, "device_count", lambda: 1)
     with pytest.raises(ValueError, match=r"--device cuda:3 was asked for, but this machine has 1 CUDA GPU\(s\), "
                                          "cuda:0 to cuda:0"):
         choose_device("cuda:3", 0)

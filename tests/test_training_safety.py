@@ -25,7 +25,8 @@ from cubit_lite import checkpoint as checkpoint_module
 from cubit_lite import train as train_module
 from cubit_lite.checkpoint import load_checkpoint, load_model, save_checkpoint
 from cubit_lite.run_folder import RunFolderError, claim_run_folder
-from cubit_lite.train import TrainConfig, TrainingDiverged, train
+from cubit_lite.train import TrainingDiverged, train
+from cubit_lite.train_config import TrainConfig
 
 PYTHON = sys.executable
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from cubit_lite import metrics_log, runtime
 from cubit_lite import train as train_module
 from cubit_lite.checkpoint import load_checkpoint
 from cubit_lite.data import load_corpus
 from cubit_lite.run_folder import RunFolderError, claim_run_folder
-from cubit_lite.train import TrainConfig, TrainingDiverged, train
+from cubit_lite.stop_signals import TrainingStopped
+from cubit_lite.train import TrainingDiverged, train
+from cubit_lite.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "book" / "troubleshooting.md").read_text(encoding="utf-8")
@@ -112,15 +115,15 @@ def test_quotes_the_resume_log_and_stray_rank_messages(tmp_path, monkeypatch, ca
     log.parent.mkdir(parents=True)
     log.write_text('{"step": 50}\n{"step": 55}\n{"step": 58')
     capsys.readouterr()
-    train_module.read_log(log)
+    metrics_log.read_log(log)
     quoted(capsys.readouterr().out.strip())
     log.write_text('{"step": 50}\n{"step": 55}\n{"step": 58\n{"step": 60}\n')
     with pytest.raises(ValueError) as err:
-        train_module.read_log(log)
+        metrics_log.read_log(log)
     quoted(f"error: {err.value}")
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(ValueError) as err:
-        train_module._distributed()
+        runtime.distributed_environment()
     quoted(f"error: {err.value}")
 
 
@@ -146,7 +149,7 @@ def test_quotes_the_damaged_checkpoint_and_stop_messages(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "sample_batch", interrupted)
-    with pytest.raises(train_module.TrainingStopped) as stopped:
+    with pytest.raises(TrainingStopped) as stopped:
         train(TrainConfig(out=str(tmp_path / "runs" / "other"), **TINY))
     quoted(re.sub(r"step \d+", "step 120", str(stopped.value)))
 
@@ -158,9 +161,9 @@ def test_quotes_the_memory_and_mixer_option_messages(monkeypatch, capsys):
                    if line.startswith("for `python -m cubit_lite.train --mixer cubit"))
     config = train_module.parse_args(shlex.split(command.split("`")[1])[3:])
     monkeypatch.setattr(memory_module.torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a T4
-    monkeypatch.setattr(train_module, "available_memory", lambda device: int(14.5 * 2**30))
+    monkeypatch.setattr(memory_module, "available_memory", lambda device: int(14.5 * 2**30))
     with pytest.raises(ValueError) as err:
-        train_module.check_memory(config, torch.device("cuda", 0))  # before the corpus is read, as train() does
+        memory_module.check_memory(config, torch.device("cuda", 0))  # before the corpus is read, as train() does
     quoted(f"error: {err.value}")
     with pytest.raises(SystemExit):
         train_module.parse_args(["--out", "runs/x", "--mixer", "cubit", "--mixer-option", "learn_lam=yes"])
