@@ -12,7 +12,7 @@ indices ``i, j, kb`` count blocks of ``C`` tokens. Shapes and equations are in
 import triton
 import triton.language as tl
 
-from .triton_solve import WIDE, all_launches_safe
+from .launch_rules import WIDE, all_launches_safe
 
 
 @triton.jit
@@ -313,8 +313,8 @@ ROW_LSE_WARPS = (4, 8)
 
 
 def _grad_candidates(configs, named_args, **kwargs):
-    """Every candidate for wide heads; the first (the earlier fixed choice) for narrow ones,
-    where (64, 8) stopped the H200 (``triton_solve.all_launches_safe``)."""
+    """Every candidate for wide heads; for narrow ones only the first, which runs 4 warps
+    (:func:`~cubit_lite.mixers.launch_rules.all_launches_safe`)."""
     width = {name: kwargs.get(name, named_args.get(name, 0)) for name in ("BD", "DV")}
     return list(configs) if all_launches_safe(width["BD"], width["DV"]) else list(configs[:1])
 

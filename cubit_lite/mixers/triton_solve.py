@@ -77,6 +77,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .launch_rules import WIDE, all_launches_safe
+
 __all__ = ["DEFAULT_CONFIG", "PRECISIONS", "TritonConfig", "current_config", "float32_tiles", "triton_available",
            "triton_config", "triton_system_solve"]
 
@@ -169,21 +171,6 @@ class TritonConfig:
             raise ValueError(f"stages must be a positive integer; got {self.stages!r}")
         for name in ("float32_precision", "half_precision"):
             _check_precision(getattr(self, name))
-
-
-WIDE = 64
-"""Head and value widths (after padding to a power of two) from which the gradient kernels
-may run with more than 4 warps. Below it, a tile of 64 rows with 8 warps stopped the H200
-with an illegal memory access at some lengths (``results/cuda_tests_tuned_first_failure_h200.txt``;
-``results/triton_launches_h200.json``, from ``benchmarks/triton_launch_check.py``); 4 warps
-ran every tested shape. The autotuner tries its other candidates only from this width on
-(``_triton_kernels``)."""
-
-
-def all_launches_safe(head_width: int, value_width: int) -> bool:
-    """Whether the gradient kernels may run with more than 4 warps at these (padded) widths:
-    both at least :data:`WIDE`. The autotuner's pruning and :func:`_check_narrow_launch` ask this."""
-    return min(head_width, value_width) >= WIDE
 
 
 def _check_narrow_launch(config: TritonConfig, head_width: int, value_width: int) -> None:
