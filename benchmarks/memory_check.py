@@ -28,6 +28,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import cli_checks  # noqa: E402
 
 from cubit_lite.memory import forward_memory, training_step_memory  # noqa: E402
 from cubit_lite.model import CharLM  # noqa: E402
@@ -95,9 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--git-commit", default=None, help="commit of the code (default: git rev-parse HEAD)")
+    cli_checks.add_overwrite(parser)
     args = parser.parse_args(argv)
-    if args.out.exists():
-        raise SystemExit(f"{args.out} exists; choose another --out (results are never overwritten)")
+    cli_checks.check_out(parser, args.out, args.overwrite)
     device = torch.device("cuda") if torch.cuda.is_available() else None
     commit = args.git_commit or subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                                text=True).stdout.strip() or None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -44,6 +45,10 @@ from cubit_lite.mixers import (  # noqa: E402
 )
 from cubit_lite.results import provenance as run_provenance  # noqa: E402
 from cubit_lite.results import save_json  # noqa: E402
+from cubit_lite.sample import SEED_MAX, SEED_MIN  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import cli_checks  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -135,39 +140,61 @@ def fla_deltaformer(x: Inputs) -> torch.Tensor:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments, each checked before any work (``parser.error``: one line, exit status 2)."""
+    positive = cli_checks.integer(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=cli_checks.default_device(), help="cpu, cuda, cuda:N or mps")
     parser.add_argument("--mixers", nargs="+", choices=list(MIXERS),
                         help="rows to run (default: every row that runs on --device; "
                              f"{', '.join(GPU_ONLY)} need CUDA)")
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
-    parser.add_argument("--lengths", nargs="+", type=int, default=[256, 512, 1024, 2048, 4096])
-    parser.add_argument("--tokens", type=int, default=16384, help="B·T, tokens per batch (B = tokens // T)")
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--solve-block", "--block", dest="solve_block", type=int, default=64,
+    parser.add_argument("--lengths", nargs="+", type=positive, default=[256, 512, 1024, 2048, 4096])
+    parser.add_argument("--tokens", type=positive, default=16384, help="B·T, tokens per batch (B = tokens // T)")
+    parser.add_argument("--heads", type=positive, default=8)
+    parser.add_argument("--head-dim", type=positive, default=64)
+    parser.add_argument("--solve-block", "--block", dest="solve_block", type=positive, default=64,
                         help="rows per block of the solve of cubit-blocked and deltaformer-blocked")
-    parser.add_argument("--superblock", type=int, default=None,
+    parser.add_argument("--superblock", type=positive, default=None,
                         help="tokens per superblock of the *-triton rows (a multiple of the block; default: the "
                              "library's, cubit_lite.mixers.triton_solve.DEFAULT_CONFIG.superblock)")
-    parser.add_argument("--accuracy-batch", type=int, default=1,
+    parser.add_argument("--accuracy-batch", type=positive, default=1,
                         help="sequences of the float64 accuracy check at each length (forward and gradients)")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (steadier CPU timings)")
+    parser.add_argument("--warmup", type=cli_checks.integer(0), default=3)
+    parser.add_argument("--repeat", type=positive, default=10)
+    seeds = cli_checks.integer(SEED_MIN, SEED_MAX - 2, allowed="an integer from -2**63 to 2**64 - 3")
+    parser.add_argument("--seed", type=seeds, default=0,
+                        help="seeds the inputs (seed + 1 and seed + 2 those of the accuracy check)")
+    cpus = os.cpu_count() or 1
+    threads = cli_checks.integer(1, cpus, allowed=f"an integer from 1 to {cpus}, this machine's CPUs")
+    parser.add_argument("--threads", type=threads, default=None, help="CPU threads for torch (steadier CPU timings)")
     parser.add_argument("--git-commit", default=None, help="recorded in the JSON (default: git rev-parse HEAD)")
     parser.add_argument("--out", type=Path, required=True)
+    cli_checks.add_overwrite(parser)
     args = parser.parse_args(argv)
-    if args.solve_block < 1:
-        parser.error(f"--solve-block must be a positive integer; got {args.solve_block}")
+    cli_checks.check_out(parser, args.out, args.overwrite)
     for length in args.lengths:
-        if length < 1 or args.tokens < length:
+        if args.tokens < length:
             parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
     block = triton_solve.DEFAULT_CONFIG.block
     if args.superblock is not None and (args.superblock < block or args.superblock % block):
         parser.error(f"--superblock must be a positive multiple of {block}; got {args.superblock}")
+    where = cli_checks.device(parser, args.device)
+    cli_checks.need_cuda(parser, where, [m for m in args.mixers or [] if m in GPU_ONLY], "Triton kernels")
+    timed = max(input_bytes(args.tokens // length, args.heads, length, args.head_dim, DTYPES[name])
+                for name in args.dtypes for length in args.lengths)
+    cli_checks.check_memory(parser, timed, where, "the inputs of the timed rows alone",
+                            "--tokens, --heads or --head-dim")
+    checked = max(input_bytes(args.accuracy_batch, args.heads, length, args.head_dim, torch.float64)
+                  for length in args.lengths)
+    cli_checks.check_memory(parser, checked, where, "the float64 inputs of the accuracy check alone",
+                            "--accuracy-batch, --heads or --head-dim")
     return args
+
+
+def input_bytes(batch: int, heads: int, length: int, head_dim: int, dtype: torch.dtype) -> int:
+    """Bytes of the tensors :func:`make_inputs` returns for these sizes."""
+    tokens = batch * heads * length
+    return 4 * tokens * head_dim * dtype.itemsize + 2 * tokens * 4  # q, k, v, r in dtype; s, beta in float32
 
 
 def make_inputs(batch: int, heads: int, length: int, head_dim: int, dtype, device, seed: int) -> Inputs:

@@ -34,12 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import cli_checks  # noqa: E402
 from mixer_speed import synchronize, time_once  # noqa: E402
 
+from cubit_lite.memory import training_memory_bound  # noqa: E402
 from cubit_lite.mixers import MIXER_NAMES, triton_solve  # noqa: E402
 from cubit_lite.model import CharLM, ModelConfig  # noqa: E402
 from cubit_lite.results import provenance, save_json  # noqa: E402
-from cubit_lite.train import _option  # noqa: E402
+from cubit_lite.train import TrainConfig, _option  # noqa: E402
 
 MODES = ("eager", "graph", "compile", "compile-graph")
 
@@ -86,6 +88,26 @@ def make_step(args: argparse.Namespace, mixer: str, mode: str, device: torch.dev
     with torch.cuda.graph(captured):
         body()
     return captured.replay, bf16
+
+
+def check_models(parser: argparse.ArgumentParser, args: argparse.Namespace, device: torch.device) -> None:
+    """``parser.error`` for a model that cannot be built or cannot fit on ``device``, or a mode or solve that
+    needs CUDA elsewhere: before any work, not as a failed row."""
+    cli_checks.need_cuda(parser, device, [mode for mode in args.modes if mode.endswith("graph")], "CUDA graphs")
+    options = dict(args.mixer_option)
+    if any(mixer != "transformer" for mixer in args.mixers):
+        cli_checks.need_cuda(parser, device, [f"--mixer-option implementation={options.get('implementation')}"]
+                             if options.get("implementation") == "triton" else [], "Triton kernels")
+    for mixer in args.mixers:
+        config = TrainConfig(out="unused", mixer=mixer, block_size=args.block_size, batch_size=args.batch_size,
+                             n_layer=args.n_layer, n_head=args.n_head, d_model=args.d_model, dropout=0.1,
+                             mixer_options=options if mixer != "transformer" else {}, eval_batches=1)
+        try:
+            bound = training_memory_bound(config, args.vocab_size, device, bf16=device.type == "cuda")
+        except ValueError as err:
+            parser.error(f"{mixer}: {err}")
+        cli_checks.check_memory(parser, bound.total, device, f"a training step of {mixer}'s model",
+                                "--batch-size, --block-size, --d-model or --n-layer")
 
 
 def gpu_busy_ms(prof, steps: int) -> float:
@@ -140,20 +162,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=["eager"])
     parser.add_argument("--half-precision", choices=triton_solve.PRECISIONS, default=None,
                         help="tile precision of the Triton solve under bf16 autocast (default: the library's)")
-    parser.add_argument("--block-size", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--n-layer", type=int, default=4)
-    parser.add_argument("--n-head", type=int, default=4)
-    parser.add_argument("--d-model", type=int, default=256)
-    parser.add_argument("--vocab-size", type=int, default=65)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--rows", type=int, default=25, help="rows of the profile table")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    positive = cli_checks.integer(1)
+    parser.add_argument("--block-size", type=positive, default=1024)
+    parser.add_argument("--batch-size", type=positive, default=16)
+    parser.add_argument("--n-layer", type=positive, default=4)
+    parser.add_argument("--n-head", type=positive, default=4)
+    parser.add_argument("--d-model", type=positive, default=256)
+    parser.add_argument("--vocab-size", type=positive, default=65)
+    parser.add_argument("--warmup", type=cli_checks.integer(0), default=5)
+    parser.add_argument("--repeat", type=positive, default=20)
+    parser.add_argument("--rows", type=positive, default=25, help="rows of the profile table")
+    parser.add_argument("--device", default=cli_checks.default_device(), help="cpu, cuda, cuda:N or mps")
     parser.add_argument("--git-commit", default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the rows here as JSON")
+    cli_checks.add_overwrite(parser)
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
+    cli_checks.check_out(parser, args.out, args.overwrite)
+    device = cli_checks.device(parser, args.device)
+    check_models(parser, args, device)
     changes = {} if args.half_precision is None else {"half_precision": args.half_precision}
     rows = []
     with triton_solve.triton_config(**changes) as config:

@@ -18,25 +18,31 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cli_checks  # noqa: E402
 import mixer_speed  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> str:
+    positive = cli_checks.integer(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mixer", required=True, choices=list(mixer_speed.MIXERS))
-    parser.add_argument("--length", type=int, default=4096)
+    parser.add_argument("--length", type=positive, default=4096)
     parser.add_argument("--dtype", default="fp32", choices=list(mixer_speed.DTYPES))
-    parser.add_argument("--tokens", type=int, default=16384)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--rows", type=int, default=25, help="rows of the table")
+    parser.add_argument("--tokens", type=positive, default=16384)
+    parser.add_argument("--heads", type=positive, default=8)
+    parser.add_argument("--head-dim", type=positive, default=64)
+    parser.add_argument("--device", default=cli_checks.default_device(), help="cpu, cuda, cuda:N or mps")
+    parser.add_argument("--rows", type=positive, default=25, help="rows of the table")
     parser.add_argument("--git-commit", default=None)
     args = parser.parse_args(argv)
-    if not 1 <= args.length <= args.tokens:
+    if args.length > args.tokens:
         parser.error(f"--length must be between 1 and --tokens ({args.tokens})")
-    device = torch.device(args.device)
+    device = cli_checks.device(parser, args.device)
+    cli_checks.need_cuda(parser, device, [args.mixer] if args.mixer in mixer_speed.GPU_ONLY else [], "Triton kernels")
     batch = args.tokens // args.length
+    cli_checks.check_memory(parser, mixer_speed.input_bytes(batch, args.heads, args.length, args.head_dim,
+                                                            mixer_speed.DTYPES[args.dtype]),
+                            device, "the inputs alone", "--tokens, --heads or --head-dim")
     inputs = mixer_speed.make_inputs(batch, args.heads, args.length, args.head_dim,
                                      mixer_speed.DTYPES[args.dtype], device, seed=0)
     run = mixer_speed.MIXERS[args.mixer]

@@ -36,6 +36,9 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from cubit_lite.results import provenance, save_json  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import cli_checks  # noqa: E402
+
 TOLERANCE = 1e-4
 """Relative error (output or any gradient, against float64) that is always accurate enough;
 where the system's conditioning makes PyTorch's own float32 blocked solve worse, up to 3×
@@ -46,6 +49,9 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     """‖actual − expected‖ / max(‖expected‖, 1e-2): a gradient that is (nearly) zero is compared absolutely."""
     return ((actual - expected).norm() / expected.norm().clamp_min(1e-2)).item()
 
+
+MAX_TIMEOUT = 86400.0
+"""The most seconds ``--timeout`` allows a pair (a day; a pair takes seconds)."""
 
 NAMES = ("output", "dq", "dk", "dv", "dr", "ds", "dlam")
 """The compared tensors: the output and the gradient of each input, in order."""
@@ -69,6 +75,12 @@ def to_shape(text: str) -> tuple[int, ...]:
     if len(parts) != 5 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise ValueError(f"a shape is BxHxTxDxDv with five positive integers, e.g. 1x2x130x20x5; got {text!r}")
     return tuple(int(p) for p in parts)
+
+
+def reference_bytes(b: int, h: int, t: int, d: int, dv: int) -> int:
+    """A lower bound of the host memory :func:`check_one` needs: its float64 inputs and one ``T × T`` matrix
+    per sequence and head, which the reference path forms."""
+    return 8 * b * h * t * (t + 3 * d + 2 * dv + 2)
 
 
 def check_one(config_name: str, shape: tuple[int, ...]) -> dict:
@@ -125,28 +137,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=["auto", "g64w4", "g64w8", "g32w4"])
     parser.add_argument("--shapes", nargs="+", default=["1x2x130x20x5", "1x2x200x64x16", "1x2x130x64x64"])
-    parser.add_argument("--jobs", type=int, default=8, help="pairs checked at once (each its own process)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds a pair may take")
+    parser.add_argument("--jobs", type=cli_checks.integer(1), default=8,
+                        help="pairs checked at once (each its own process)")
+    parser.add_argument("--timeout", type=cli_checks.number(0, MAX_TIMEOUT), default=300.0,
+                        help=f"seconds a pair may take (at most {MAX_TIMEOUT:g})")
     parser.add_argument("--git-commit", default=None, help="the commit that ran (where the copy has no .git)")
     parser.add_argument("--out", type=Path, help="JSON file to write")
+    cli_checks.add_overwrite(parser)
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "SHAPE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(check_one(args.one[0], to_shape(args.one[1]))))
-        return 0
+    configs, shapes = (args.one[:1], args.one[1:]) if args.one else (args.configs, args.shapes)
     try:
-        for name in args.configs:
+        for name in configs:
             to_config(name)
-        for text in args.shapes:
+        for text in shapes:
             to_shape(text)
     except ValueError as error:
         parser.error(str(error))
+    for text in shapes:
+        b, h, t, d, dv = to_shape(text)
+        cli_checks.check_memory(parser, reference_bytes(b, h, t, d, dv), torch.device("cpu"),
+                                f"the float64 reference of shape {text}", "its B, H or T")
+    if args.one:
+        print(json.dumps(check_one(args.one[0], to_shape(args.one[1]))))
+        return 0
     if args.out is None:
         parser.error("--out is required: the JSON file to write")
+    cli_checks.check_out(parser, args.out, args.overwrite)
     if not torch.cuda.is_available():
         parser.error("the launches are checked on a CUDA GPU; none is visible here")
     pairs = [(c, s) for c in args.configs for s in args.shapes]
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(lambda pair: check_in_subprocess(*pair, args.timeout), pairs))
     for row in rows:
         detail = f"{row['max_relative_error']:.1e}" if "max_relative_error" in row else row.get("error", "")

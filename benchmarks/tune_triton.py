@@ -30,10 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from mixer_speed import DTYPES, MIXERS, make_inputs, time_once  # noqa: E402
+import cli_checks  # noqa: E402
+from mixer_speed import DTYPES, MIXERS, input_bytes, make_inputs, time_once  # noqa: E402
 
 from cubit_lite.mixers import triton_solve  # noqa: E402
 from cubit_lite.results import provenance, save_json  # noqa: E402
+
+HEADS, HEAD_DIM = 8, 64
+"""The benchmark's shape (``mixer_speed.py``'s defaults); ``--tokens`` tokens per batch."""
 
 KNOBS = {
     "half_precision": ["tf32", "bf16-logits", "bf16"],  # bfloat16 inputs only
@@ -71,17 +75,26 @@ def fwd_bwd_ms(inputs: dict, warmup: int, repeat: int) -> float:
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lengths", nargs="+", type=int, default=[4096])
-    parser.add_argument("--tokens", type=int, default=16384)
+    positive = cli_checks.integer(1)
+    parser.add_argument("--lengths", nargs="+", type=positive, default=[4096])
+    parser.add_argument("--tokens", type=positive, default=16384)
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
     parser.add_argument("--knobs", nargs="+", choices=list(KNOBS), default=list(KNOBS))
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--warmup", type=cli_checks.integer(0), default=2)
+    parser.add_argument("--repeat", type=positive, default=5)
     parser.add_argument("--git-commit", default=None)
     parser.add_argument("--out", required=True)
+    cli_checks.add_overwrite(parser)
     args = parser.parse_args(argv)
+    cli_checks.check_out(parser, args.out, args.overwrite)
+    for length in args.lengths:
+        if args.tokens < length:
+            parser.error(f"every length must be between 1 and --tokens ({args.tokens}); got {length}")
     if not torch.cuda.is_available():
         parser.error("the Triton kernels are tuned on a CUDA GPU")
+    cli_checks.check_memory(parser, max(input_bytes(args.tokens // length, HEADS, length, HEAD_DIM, DTYPES[name])
+                                        for name in args.dtypes for length in args.lengths),
+                            torch.device("cuda"), "the inputs alone", "--tokens")
     base = triton_solve.DEFAULT_CONFIG
     default = {"half_precision": base.half_precision, "grad": (base.grad_block, base.warps_grad),
                **{name: getattr(base, name) for name in ("warps_row_lse", "warps_offdiag", "warps_local", "stages",
@@ -89,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows, best = [], {}
     for length in args.lengths:
         for dtype_name in args.dtypes:
-            inputs = make_inputs(args.tokens // length, 8, length, 64, DTYPES[dtype_name], "cuda", 0)
+            inputs = make_inputs(args.tokens // length, HEADS, length, HEAD_DIM, DTYPES[dtype_name], "cuda", 0)
             config = dict(default)
             timed: dict[str, float] = {}  # repr of a configuration → its time
 
@@ -117,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"best {dtype_name} T={length}: {best[f'{dtype_name}_T{length}']}", flush=True)
             del inputs
     result = {**provenance(__file__, argv, git_commit=args.git_commit, device=torch.device("cuda")),
-              "config": {"heads": 8, "head_dim": 64, "tokens_per_batch": args.tokens, "warmup": args.warmup,
+              "config": {"heads": HEADS, "head_dim": HEAD_DIM, "tokens_per_batch": args.tokens, "warmup": args.warmup,
                          "repeat": args.repeat, "statistic": "median", "defaults": default,
                          "float32_precision": base.float32_precision},
               "rows": rows, "best": best}
