@@ -75,12 +75,14 @@ __all__ = [
 PYTHON_STDLIB_MAX_CHARS = 8_000_000
 """The ``"python-stdlib"`` corpus is the first this many characters of the concatenation."""
 
-CORPUS_MEMORY_FACTOR = 4
+CORPUS_MEMORY_FACTOR = 6
 """A text file is read only if this many times its size fits in the machine's memory.
 
 Loading a file for training holds at most two of: the bytes read, the decoded text (one
 byte a character for ASCII, two or four for wider characters), the one-byte token ids;
-``benchmarks/corpus_memory.py`` measures the peak (``results/corpus_memory.json``)."""
+``benchmarks/corpus_memory.py`` measures the peak (``results/corpus_memory.json``). Text
+with characters beyond the Basic Multilingual Plane (emoji) peaks highest, a little
+over 5 times the file's size (``python benchmarks/corpus_memory.py --texts beyond-bmp``)."""
 
 ENCODE_CHUNK_CHARS = 1 << 22
 """Characters encoded at a time by :meth:`CharTokenizer.encode_compact` (bounds its scratch memory)."""
