@@ -1,6 +1,21 @@
 """Self-check questions: a small multiple-choice quiz shown as a notebook cell's output.
 
-Every chapter ends with a few questions that a reader answers in the page itself::
+Every chapter ends with a few questions that a reader answers in the page itself. The
+chapter's cell names its quiz, so the notebook shows no answer::
+
+    from cubit_lite.self_check import self_check
+
+    self_check("01_nadaraya_watson")
+
+The questions ship with the package as data, one JSON file per chapter named after the
+chapter's notebook (``cubit_lite/quizzes/01_nadaraya_watson.json`` for
+``book/01_nadaraya_watson.ipynb``), so the call works wherever cubit_lite is installed
+(Google Colab installs it from the repository). A file holds one object,
+``{"questions": [...]}``, each question with the fields of :class:`Question`;
+:func:`quiz_names` lists the quizzes and :func:`quiz_questions` reads and checks one.
+``scripts/add_self_checks.py`` checks every quiz and writes the chapters' cells.
+
+A quiz can also be written out in a cell::
 
     from cubit_lite.self_check import Question, self_check
 
@@ -52,8 +67,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 
-__all__ = ["MAX_OPTIONS", "MIN_OPTIONS", "Question", "SelfCheck", "self_check"]
+__all__ = ["MAX_OPTIONS", "MIN_OPTIONS", "Question", "SelfCheck", "quiz_names", "quiz_questions", "self_check"]
 
 MIN_OPTIONS = 2
 MAX_OPTIONS = 6
@@ -296,14 +313,49 @@ class SelfCheck:
         return "\n".join(lines)
 
 
-def self_check(questions: Sequence[Question | Mapping], *, title: str = "Self-check") -> SelfCheck:
-    """A quiz of ``questions``; as a cell's last expression it shows itself (see the module docstring).
+# --------------------------------------------------------------------------- #
+# The quizzes shipped with the package
+# --------------------------------------------------------------------------- #
+QUIZ_FOLDER = "quizzes"  # inside the cubit_lite package: <name>.json, one quiz each
 
-    Each question is a :class:`Question`, or a mapping with its fields (``prompt``,
-    ``options``, ``answer``, ``explanations``). Raises ``TypeError``/``ValueError``, saying
-    what is allowed, for an empty list, a malformed question or an empty title.
+
+def _quiz_folder() -> Traversable:
+    return resources.files("cubit_lite") / QUIZ_FOLDER
+
+
+def quiz_names() -> list[str]:
+    """The names of the quizzes shipped with the package (``cubit_lite/quizzes/<name>.json``), sorted."""
+    return sorted(entry.name.removesuffix(".json") for entry in _quiz_folder().iterdir()
+                  if entry.name.endswith(".json"))
+
+
+def quiz_questions(name: str) -> list[Question]:
+    """The questions of the quiz ``name``, read from ``cubit_lite/quizzes/<name>.json`` and checked.
+
+    Raises ``ValueError`` naming the quizzes that exist for an unknown ``name``, and
+    ``TypeError``/``ValueError`` naming the file and what is allowed for a malformed one.
     """
-    title = _text(title, "title")
+    if not isinstance(name, str):
+        raise TypeError(f"a quiz name must be a string such as '01_nadaraya_watson', got {type(name).__name__}")
+    names = quiz_names()
+    if name not in names:
+        raise ValueError(f"no self-check quiz named {name!r}; the quizzes are: {', '.join(names)}")
+    where = f"cubit_lite/{QUIZ_FOLDER}/{name}.json"
+    try:
+        data = json.loads((_quiz_folder() / f"{name}.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(data, dict) or set(data) != {"questions"}:
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f'{where} must hold one object with one field, {{"questions": [...]}}, got {got}')
+    try:
+        return _checked(data["questions"])
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{where}: {error}") from None
+
+
+def _checked(questions: object) -> list[Question]:
+    """``questions`` (each a :class:`Question` or a mapping of its fields) as Questions, or a clear error."""
     if isinstance(questions, (str, Mapping, Question)) or not isinstance(questions, Sequence):
         raise TypeError(f"questions must be a list of Question, got {type(questions).__name__}")
     if not questions:
@@ -325,4 +377,19 @@ def self_check(questions: Sequence[Question | Mapping], *, title: str = "Self-ch
             raise TypeError(f"question {n} must be a Question (or a dict of its fields), "
                             f"got {type(question).__name__}")
         checked.append(question)
-    return SelfCheck(checked, title=title)
+    return checked
+
+
+def self_check(questions: str | Sequence[Question | Mapping], *, title: str = "Self-check") -> SelfCheck:
+    """A quiz; as a cell's last expression it shows itself (see the module docstring).
+
+    ``questions``: the name of a quiz shipped with the package (see :func:`quiz_names`),
+    or a list of questions, each a :class:`Question` or a mapping with its fields
+    (``prompt``, ``options``, ``answer``, ``explanations``). Raises
+    ``TypeError``/``ValueError``, saying what is allowed, for an unknown quiz name, an
+    empty list, a malformed question or an empty title.
+    """
+    title = _text(title, "title")
+    if isinstance(questions, str):
+        return SelfCheck(quiz_questions(questions), title=title)
+    return SelfCheck(_checked(questions), title=title)

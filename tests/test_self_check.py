@@ -1,19 +1,21 @@
 """Self-check quizzes (cubit_lite.self_check) and the script that puts them in the chapters.
 
 Unit tests: input validation, deterministic ids, self-contained HTML (no URL, one
-``<details>`` per question holding the correct answer), the text fallback; the chapter
-questions of ``scripts/add_self_checks.py`` (3 to 5 per chapter, each valid, the cell's
-Python source rebuilding exactly the same quiz) and the script's idempotence and
-``--check``. Browser test (headless chromium, every non-local request aborted): a static
-page with two quizzes answers right and wrong, the quizzes do not interfere, the keyboard
-works, and with JavaScript off the ``<details>`` answers still open.
+``<details>`` per question holding the correct answer), the text fallback; the quizzes
+shipped as package data (``cubit_lite/quizzes/``: one per chapter, each valid and within
+the book's rules, loaded by name with a clear error for an unknown name or a malformed
+file) and ``scripts/add_self_checks.py`` (its rules, the one-line cell that shows no
+answer, idempotence and ``--check``). Browser test (headless chromium, every non-local
+request aborted): a static page with two quizzes answers right and wrong, the quizzes do
+not interfere, the keyboard works, and with JavaScript off the ``<details>`` answers
+still open.
 """
 
 from __future__ import annotations
 
 import html as html_lib
 import importlib.util
-import itertools
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,7 +23,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cubit_lite.self_check import Question, SelfCheck, self_check
+import cubit_lite.self_check as self_check_module
+from cubit_lite.self_check import Question, SelfCheck, quiz_names, quiz_questions, self_check
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,7 +156,7 @@ def test_html_is_self_contained():
 
 
 def test_one_details_per_question_holds_the_correct_answer_and_its_explanation():
-    for questions in (QUIZ_A, QUIZ_B, *[[Question(**d) for d in SCRIPT.shown(qs)] for qs in SCRIPT.QUESTIONS.values()]):
+    for questions in (QUIZ_A, QUIZ_B, *[quiz_questions(name) for name in quiz_names()]):
         outline = _outline(self_check(questions)._repr_html_())
         assert len(outline.details) == len(outline.fieldsets) == len(questions)
         for details, question in zip(outline.details, questions, strict=True):
@@ -190,40 +193,115 @@ def test_text_fallback_lists_questions_then_answers():
 
 
 # --------------------------------------------------------------------------- #
-# The chapters' questions and scripts/add_self_checks.py
+# The chapters' quizzes (package data) and scripts/add_self_checks.py
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("chapter", list(SCRIPT.QUESTIONS))
-def test_each_chapter_has_three_to_five_valid_questions(chapter):
-    questions = [Question(**d) for d in SCRIPT.QUESTIONS[chapter]]
-    assert 3 <= len(questions) <= 5
+def test_every_chapter_has_a_quiz_named_after_it():
+    chapters = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    assert chapters and quiz_names() == chapters
+    assert sorted(p.stem for p in (ROOT / "cubit_lite" / "quizzes").glob("*.json")) == chapters
+
+
+@pytest.mark.parametrize("name", quiz_names())
+def test_each_quiz_follows_the_books_rules_and_shows_every_question(name):
+    questions = quiz_questions(name)
+    assert SCRIPT.rule_breaks(questions) == []
+    markup = self_check(name)._repr_html_()
+    assert markup == self_check(questions)._repr_html_()
     for question in questions:
-        assert len(question.explanations) == len(question.options), f"{question.prompt}: explain every option"
-        assert "$" not in question.prompt + "".join(question.options + question.explanations), (
-            "write mathematics in Unicode: it reads the same on the site, in Colab and in Jupyter")
-
-
-@pytest.mark.parametrize("chapter", list(SCRIPT.QUESTIONS))
-def test_the_cell_source_rebuilds_the_same_quiz(chapter):
-    source = SCRIPT.cell_source(SCRIPT.QUESTIONS[chapter])
-    namespace: dict = {}
-    exec(compile(source.rsplit("\n\nself_check(", 1)[0], "<cell>", "exec"), namespace)  # the import
-    quiz = eval("self_check(" + source.rsplit("\n\nself_check(", 1)[1], namespace)  # noqa: S307 - our own source
-    expected = self_check([Question(**d) for d in SCRIPT.shown(SCRIPT.QUESTIONS[chapter])])
-    assert quiz._repr_html_() == expected._repr_html_()
-    assert max(len(line) for line in source.splitlines()) <= 120
+        for text in (question.prompt, *question.options, *question.explanations):
+            assert html_lib.escape(text, quote=False) in markup, f"{name}: {text!r} is not in the quiz"
 
 
 def test_correct_options_are_spread_over_the_places():
-    places = [q["answer"] for qs in SCRIPT.QUESTIONS.values() for q in SCRIPT.shown(qs)]
+    places = [question.answer for name in quiz_names() for question in quiz_questions(name)]
     counts = [places.count(p) for p in range(4)]
     assert min(counts) >= len(places) // 6, f"answers by place (a), (b), (c), (d): {counts}"
-    for qs in SCRIPT.QUESTIONS.values():
-        shown = [q["answer"] for q in SCRIPT.shown(qs)]
-        assert all(a != b for a, b in itertools.pairwise(shown)), f"the same place twice in a row: {shown}"
-        for original, moved in zip(qs, SCRIPT.shown(qs), strict=True):
-            assert moved["options"][moved["answer"]] == original["options"][original["answer"]]
-            assert sorted(moved["options"]) == sorted(original["options"])
-            assert moved["explanations"][moved["answer"]] == original["explanations"][original["answer"]]
+
+
+def test_an_unknown_quiz_name_says_which_exist():
+    with pytest.raises(ValueError, match="no self-check quiz named 'ch1'; the quizzes are: 01_nadaraya_watson, "):
+        self_check("ch1")
+    with pytest.raises(ValueError, match="no self-check quiz named '../pyproject'"):
+        quiz_questions("../pyproject")
+    with pytest.raises(TypeError, match="a quiz name must be a string"):
+        quiz_questions(1)
+
+
+@pytest.fixture
+def quiz_folder(tmp_path, monkeypatch):
+    """An empty folder that cubit_lite.self_check reads its quizzes from, for this test."""
+    folder = tmp_path / "quizzes"
+    folder.mkdir()
+    monkeypatch.setattr(self_check_module, "_quiz_folder", lambda: folder)
+    return folder
+
+
+def _question(answer: int = 0, **fields) -> dict:
+    options = ["one", "two", "three", "four"]
+    return dict(prompt="Which?", options=options, answer=answer, explanations=[f"About {o}." for o in options]) | fields
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        ("{not json", ValueError, "cubit_lite/quizzes/bad.json is not valid JSON"),
+        ("[]", ValueError, 'must hold one object with one field, {"questions": [...]}, got list'),
+        (json.dumps({"questions": [], "title": "t"}), ValueError, "got ['questions', 'title']"),
+        (json.dumps({"questions": []}), ValueError, "bad.json: questions must hold at least one Question"),
+        (json.dumps({"questions": [_question(answer=4)]}), ValueError,
+         "bad.json: Question.answer must be an option index from 0 to 3, got 4"),
+        (json.dumps({"questions": [_question(hint="h")]}), ValueError, "bad.json: question 1 has unknown fields"),
+        (json.dumps({"questions": [{"prompt": "p"}]}), TypeError, "bad.json: question 1: "),
+    ],
+)
+def test_a_malformed_quiz_file_names_the_file_and_what_is_wrong(quiz_folder, content, error, message):
+    (quiz_folder / "bad.json").write_text(content, encoding="utf-8")
+    assert quiz_names() == ["bad"]
+    with pytest.raises(error, match=re.escape(message)):
+        self_check("bad")
+
+
+def test_the_books_rules():
+    good = [Question(**_question(answer=a)) for a in (0, 2, 1)]
+    assert SCRIPT.rule_breaks(good) == []
+    too_few = SCRIPT.rule_breaks(good[:2])
+    assert len(too_few) == 1 and "3 to 5 questions, got 2" in too_few[0]
+    same_place = SCRIPT.rule_breaks([good[0], good[0], good[1]])
+    assert len(same_place) == 1 and "questions 1 and 2 both have the correct option in place 0" in same_place[0]
+    one_string = Question(**_question(answer=1, explanations="One for all."))
+    breaks = SCRIPT.rule_breaks([good[0], one_string, good[1]])
+    assert breaks == ["question 2: give one explanation per option (4), got 1"]
+    tex = Question(**_question(answer=1, prompt="What is $h$?"))
+    (breaks,) = SCRIPT.rule_breaks([good[0], tex, good[1]])
+    assert breaks.startswith("question 2: write mathematics in Unicode")
+
+
+@pytest.mark.parametrize("name", quiz_names())
+def test_the_chapters_cell_shows_no_answer_and_runs_its_quiz(name):
+    """The notebook's self-check cell is one call: no prompt, option or explanation in sight."""
+    nb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.get("id") == SCRIPT.CODE_ID]
+    assert cell.source == SCRIPT.cell_source(name) and len(cell.source.splitlines()) <= 3
+    assert "answer" not in cell.source
+    for question in quiz_questions(name):
+        for text in (question.prompt, *question.options, *question.explanations):
+            assert text not in cell.source
+    namespace: dict = {}
+    exec(compile(cell.source.rsplit("\n", 1)[0], "<cell>", "exec"), namespace)
+    quiz = eval(cell.source.rsplit("\n", 1)[1], namespace)  # noqa: S307 - the book's own one-line cell
+    assert quiz._repr_html_() == self_check(quiz_questions(name))._repr_html_()
+
+
+def test_script_refuses_a_quiz_that_breaks_a_rule(quiz_folder, tmp_path, capsys):
+    name = "01_nadaraya_watson"
+    path = _chapter(tmp_path, f"{name}.ipynb")
+    before = path.read_text(encoding="utf-8")
+    (quiz_folder / f"{name}.json").write_text(json.dumps({"questions": [_question(), _question()]}), encoding="utf-8")
+    assert SCRIPT.main(["--book", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"cubit_lite/quizzes/{name}.json: a chapter has 3 to 5 questions, got 2" in err
+    assert "questions 1 and 2 both have the correct option in place 0" in err
+    assert path.read_text(encoding="utf-8") == before, "a quiz that breaks a rule must not reach the chapter"
 
 
 def _chapter(tmp_path: Path, name: str) -> Path:
