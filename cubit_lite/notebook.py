@@ -37,7 +37,7 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
-    """A short human description: ``"cuda (NVIDIA H100 80GB HBM3)"`` or ``"cpu (2 threads)"``."""
+    """A short human description: ``"cuda (Tesla T4)"`` or ``"cpu (2 threads)"``."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
