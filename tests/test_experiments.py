@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,20 @@ def test_grid_of_two_mixers_runs_in_parallel_and_is_summarised(tmp_path):
         assert run["returncode"] == 0 and [step for step, _ in run["val_curve"]] == [3, 6]
         assert len(run["val_loss_per_position"]) == 16 and run["num_parameters"] > 0
     assert (summary.parent / "smoke-cubit-s0.pt").is_file()
+
+
+def test_the_experiments_readme_lists_every_study_with_its_plan():
+    """experiments/README.md has a row for every folder holding a PLAN.md, and each named file exists."""
+    experiments = ROOT / "experiments"
+    readme = (experiments / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`/"): line for line in readme.splitlines()
+            if line.startswith("| `") and line.split("|")[1].strip().endswith("/`")}
+    studies = {path.parent.name for path in experiments.glob("*/PLAN.md")}
+    assert studies and set(rows) == studies, f"studies {sorted(studies)} vs README rows {sorted(rows)}"
+    for study, row in rows.items():
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        for cell in (cells[2], cells[3], cells[4]):  # plan, runs, analysis
+            for name in re.findall(r"`([^`]+)`", cell):
+                assert (experiments / study / name).is_file(), f"{study}: {name} is not in experiments/{study}/"
+        for name in re.findall(r"`(results/[^`]+)`", cells[5]):
+            assert (ROOT / name).exists(), f"{study}: {name} does not exist"
