@@ -36,6 +36,7 @@ def test_wheel_contains_the_library(tmp_path):
     assert not any(name.startswith(("tests/", "book/")) for name in names)
     quizzes = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "cubit_lite" / "quizzes").glob("*.json"))
     assert quizzes and set(quizzes) <= names, "the self-check quizzes (package data) are missing from the wheel"
+    assert "cubit_lite/playground.js" in names, "the playground's script (package data) is missing from the wheel"
     assert "Requires-Python: >=3.11\n" in metadata  # no upper cap: Colab runs Python 3.13
     for version in ("3.11", "3.12", "3.13"):
         assert f"Classifier: Programming Language :: Python :: {version}" in metadata
