@@ -18,10 +18,20 @@ a solution-start, after a solution-end) is kept. A solution-end without a start,
 without an end, a start inside a range, or a solution directive nested inside another
 block is an error that names the notebook and the cell: nothing is written then.
 
+**Checked exercises.** A coding exercise gives a stub to complete in a code cell that
+ends with ``check("<name>", fn)`` (:mod:`cubit_lite.checks`), and its worked solution, a
+cell that redefines ``fn``, inside the solution. The student edition therefore keeps the
+stub and the check and drops the worked function, so the check answers "not implemented
+yet" until the student writes the body. The script makes sure of it: every ``check`` call
+left in a student notebook must find, in that cell or an earlier one, a definition of its
+function whose body only raises ``NotImplementedError``; a check whose function only a
+solution defines, or a worked function outside its solution, is an error.
+
 Each student notebook also has its outputs cleared and a first markdown cell saying what
-it is and where the full edition is, and the chapters' sentence "Solutions are folded under
-each exercise; try first." (true of the full edition) is replaced by one that is true of
-this one. The zip holds the notebooks and a short README.
+it is and where the full edition is (and, when it has checked exercises, how a check
+answers), and the chapters' sentence "Solutions are folded under each exercise; try
+first." (true of the full edition) is replaced by one that is true of this one. The zip
+holds the notebooks and a short README.
 
 This file is also a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``): every
 HTML build of the book writes ``student-edition.zip`` into the root of the built site, so the
@@ -31,6 +41,7 @@ teaching page's link to it works wherever ``_build/html`` is published.
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import io
 import re
@@ -67,6 +78,8 @@ EXERCISE = re.compile(
 # under each exercise; try first."), which is false once they are removed. Line breaks inside
 # the sentence vary from chapter to chapter, so any run of whitespace matches.
 FOLDED_CLAIM = re.compile(r"Solutions\s+are\s+folded\s+under\s+each\s+exercise;\s+try\s+first\.")
+# A call of the exercises' checker: check("ch1.nw", nw_estimator).
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([\w.]+)["']\s*,\s*(\w+)\s*\)""")
 STUDENT_CLAIM = ("This student edition leaves the solutions out: try each exercise yourself, then "
                  "compare with the full edition named at the top of this notebook, or ask your teacher.")
 
@@ -94,9 +107,11 @@ class Report:
     cells_out: int = 0
     solutions: list[str] = field(default_factory=list)  # the label of each removed solution
     exercises: list[str] = field(default_factory=list)  # the labels of the exercises kept
+    checks: list[str] = field(default_factory=list)  # the checks the student copy runs, each on a stub
 
     def line(self) -> str:
-        return (f"{len(self.exercises)} exercises kept, {len(self.solutions)} solutions removed, "
+        checked = f" ({len(self.checks)} checked)" if self.checks else ""
+        return (f"{len(self.exercises)} exercises kept{checked}, {len(self.solutions)} solutions removed, "
                 f"{self.cells_in} -> {self.cells_out} cells")
 
 
@@ -208,7 +223,59 @@ def remove_solutions(
     if report.exercises != exercise_labels(nb):
         raise SolutionFormatError(
             f"{_shown(path)}: an exercise was lost with the solutions; is an exercise inside a solution?")
+    report.checks = checked_stubs(student, path)
     return student, report
+
+
+def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a function's body (its docstring aside) is one ``raise NotImplementedError``."""
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    statement = body[0] if len(body) == 1 else None
+    if not isinstance(statement, ast.Raise):
+        return False
+    raised = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+    return isinstance(raised, ast.Name) and raised.id == "NotImplementedError"
+
+
+def checked_stubs(student: nbformat.NotebookNode, path: Path | str = "<notebook>") -> list[str]:
+    """The checks that the student copy ``student`` calls, in order, each on a stub it defines.
+
+    Raises :class:`SolutionFormatError` for a ``check`` call whose function the copy does not
+    define (only a solution did), or defines with a worked body (the answer would be shown).
+    """
+    defined: dict[str, tuple[bool, int]] = {}  # function name -> (its body is a stub, cell index)
+    checks = []
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type != "code":
+            continue
+        calls = CHECK_CALL.findall(cell.source)
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as err:  # IPython syntax (a magic): fine unless the cell runs a check
+            if calls:
+                raise SolutionFormatError(f"{_where(path, index, cell)}: a cell that runs check() must be plain "
+                                          f"Python: {err}") from err
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defined[node.name] = (_is_stub(node), index)
+        for name, function in calls:
+            if function not in defined:
+                raise SolutionFormatError(
+                    f"{_where(path, index, cell)}: check({name!r}, {function}) in the student copy, but only a "
+                    f"solution defines {function}; give the exercise a stub outside the solution, "
+                    f"def {function}(...): raise NotImplementedError")
+            stub, where = defined[function]
+            if not stub:
+                raise SolutionFormatError(
+                    f"{_where(path, index, cell)}: check({name!r}, {function}) runs on the {function} of cell "
+                    f"{where}, a worked answer that the student copy would show; move it into the exercise's "
+                    "solution and leave a stub whose body raises NotImplementedError")
+            checks.append(name)
+    return checks
 
 
 def exercise_labels(nb: nbformat.NotebookNode) -> list[str]:
@@ -224,8 +291,13 @@ def repository(root: Path = ROOT) -> tuple[str, str]:
     return repo.get("url", "").rstrip("/"), repo.get("branch", "main")
 
 
-def intro_cell(source: Path, root: Path = ROOT) -> nbformat.NotebookNode:
-    """The first cell of a student notebook: what it is and where the full edition is."""
+CHECKED_NOTE = (" Exercises marked *checked* give a function to complete in a cell that ends with "
+                "`check(...)`: write the body, run the cell, and the check answers in one line whether "
+                "your function agrees with the book's library, or which case it gets wrong.")
+
+
+def intro_cell(source: Path, root: Path = ROOT, checked: bool = False) -> nbformat.NotebookNode:
+    """The first cell of a student notebook: what it is, where the full edition is, and how checks answer."""
     url, branch = repository(root)
     try:
         relative = source.resolve().relative_to(root).as_posix()
@@ -236,7 +308,7 @@ def intro_cell(source: Path, root: Path = ROOT) -> nbformat.NotebookNode:
         "**Student edition.** This notebook keeps every exercise of the chapter, but its worked "
         "solutions have been removed: write your answers in new cells below each exercise. The full "
         f"edition, with solutions, is {full} in the book's repository and the same chapter on the "
-        "book's website, where each solution is folded under its exercise."
+        "book's website, where each solution is folded under its exercise." + (CHECKED_NOTE if checked else "")
     )
     cell.id = INTRO_CELL_ID
     return cell
@@ -254,7 +326,7 @@ def student_notebook(source: Path, root: Path = ROOT) -> tuple[nbformat.Notebook
             cell.source = FOLDED_CLAIM.sub(STUDENT_CLAIM, cell.source)
     student.metadata.pop("widgets", None)  # saved widget state belongs to executed copies
     student.metadata[METADATA_KEY] = {"source": report.source.name}
-    student.cells.insert(0, intro_cell(source, root))
+    student.cells.insert(0, intro_cell(source, root, checked=bool(report.checks)))
     report.cells_out = len(student.cells)
     nbformat.validate(student)
     return student, report

@@ -7,6 +7,7 @@ a deliberately simple parser of our own, independent of the script's.
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import re
@@ -277,6 +278,82 @@ def test_the_command_line_refuses_to_overwrite_the_full_edition(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--out", str(ROOT / "book"), "--no-zip"],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "overwrite" in done.stderr
+
+
+# --------------------------------------------------------------------------- #
+# Checked exercises: the stub and its check stay, the worked function goes
+# --------------------------------------------------------------------------- #
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([\w.]+)["']\s*,\s*(\w+)\s*\)""")
+
+
+def _run_cell(source: str):
+    """Run a code cell in a fresh namespace and return the value of its last line (what Jupyter shows)."""
+    tree = ast.parse(source)
+    namespace: dict = {}
+    exec(compile(ast.Module(body=tree.body[:-1], type_ignores=[]), "<cell>", "exec"), namespace)  # noqa: S102
+    return eval(compile(ast.Expression(body=tree.body[-1].value), "<cell>", "eval"), namespace)  # noqa: S307
+
+
+def _checks(cells) -> list[str]:
+    return [name for c in cells if c.cell_type == "code" for name, _ in CHECK_CALL.findall(c.source)]
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_exercises_keep_the_stub_and_the_check_and_lose_the_worked_function(student_folder, source):
+    original = nbformat.read(source, as_version=4)
+    inside, _ = solution_cells(original)
+    kept = [c for i, c in enumerate(original.cells) if i not in inside and CHECK_CALL.search(c.source)
+            and c.cell_type == "code"]
+    worked = [c for i, c in enumerate(original.cells) if i in inside and CHECK_CALL.search(c.source)]
+    student = _student(student_folder, source)
+    student_code = {c.get("id"): c.source for c in student.cells if c.cell_type == "code"}
+    for cell in kept:
+        assert student_code.get(cell.id) == cell.source, f"{source.name}: the check cell {cell.id} was changed or lost"
+        result = _run_cell(cell.source)  # the stub and its check, as a student runs them first
+        assert result.status == "not implemented", result.line
+    for cell in worked:
+        assert cell.id not in student_code, f"{source.name}: the worked solution {cell.id} was kept"
+    assert _checks(student.cells) == _checks(kept)
+    assert (student_edition.CHECKED_NOTE in student.cells[0].source) == bool(kept)
+
+
+def test_six_chapters_of_the_student_edition_have_checked_exercises(student_folder):
+    checked = [p.name for p in NOTEBOOKS if _checks(_student(student_folder, p).cells)]
+    assert len(checked) >= 6, checked
+    assert any(name.startswith(("07_", "09_")) for name in checked), checked
+
+
+STUB = "from cubit_lite.checks import check\n\n\ndef f(x):\n    raise NotImplementedError  # your code\n\n\n"
+
+
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ([("md", "```{exercise} A\n:label: ex-a\nWrite f.\n```"), ("code", 'check("ch1.nw", f)'),
+          ("md", "```{solution-start} ex-a\n```"), ("code", "def f(x):\n    return x"),
+          ("md", "```{solution-end}\n```")],
+         "only a solution defines f"),
+        ([("md", "```{exercise} A\n:label: ex-a\nWrite f.\n```"), ("code", "def f(x):\n    return x"),
+          ("code", 'check("ch1.nw", f)'), ("md", "```{solution-start} ex-a\n```"), ("md", "```{solution-end}\n```")],
+         "a worked answer that the student copy would show"),
+        ([("code", "%%time\n" + STUB + 'check("ch1.nw", f)')], "must be plain Python"),
+    ],
+    ids=["no-stub", "worked-outside-the-solution", "magic"],
+)
+def test_a_check_without_a_stub_in_the_student_copy_is_refused(cells, message):
+    with pytest.raises(student_edition.SolutionFormatError, match=re.escape(message)) as err:
+        student_edition.remove_solutions(_nb(*cells), "book/99_checked.ipynb")
+    assert "book/99_checked.ipynb: cell " in str(err.value)
+
+
+def test_a_stub_with_a_docstring_and_its_check_are_kept():
+    stub = STUB.replace("def f(x):\n", 'def f(x):\n    """What f returns."""\n') + 'check("ch1.nw", f)'
+    nb = _nb(("md", "```{exercise} A\n:label: ex-a\nWrite f.\n```"), ("code", stub),
+             ("md", "```{solution-start} ex-a\n```"), ("code", 'def f(x):\n    return x\n\n\ncheck("ch1.nw", f)'),
+             ("md", "```{solution-end}\n```"))
+    student, report = student_edition.remove_solutions(nb)
+    assert [c.source for c in student.cells] == [nb.cells[0].source, stub]
+    assert report.checks == ["ch1.nw"] and "(1 checked)" in report.line()
 
 
 # --------------------------------------------------------------------------- #
