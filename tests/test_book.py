@@ -225,15 +225,16 @@ def test_notebooks_that_train_ask_colab_for_a_gpu(path):
 @pytest.mark.book
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_pages_have_a_colab_launch_button(book_build, chapter):
-    """The rocket menu opens this chapter's .ipynb (from the configured repository) in Colab."""
+    """The rocket menu opens this chapter's Colab edition, colab/NAME.ipynb of the configured repository, in Colab."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]
     repo = config["url"].removeprefix("https://github.com/")
     html = (book_build / "html" / f"{chapter}.html").read_text(encoding="utf-8")
-    expected = f"https://colab.research.google.com/github/{repo}/blob/{config['branch']}/{chapter}.ipynb"
+    edition = f"colab/{Path(chapter).name}.ipynb"
+    expected = f"https://colab.research.google.com/github/{repo}/blob/{config['branch']}/{edition}"
     assert expected in html
-    assert (ROOT / f"{chapter}.ipynb").is_file(), "the button must open a notebook that is in the repository"
+    assert (ROOT / edition).is_file(), "the button must open a notebook that is in the repository"
     links = set(re.findall(r"https://colab\.research\.google\.com/[^\"'<> ]+", html))
-    assert links == {expected}, f"every Colab link on the page should open this chapter: {links}"
+    assert links == {expected}, f"every Colab link on the page should open this chapter's Colab edition: {links}"
 
 
 @pytest.mark.book

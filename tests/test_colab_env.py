@@ -1,4 +1,8 @@
-"""Every chapter runs in environments shaped like Google Colab's, built from nothing.
+"""Every chapter's Colab edition runs in environments shaped like Google Colab's, built from nothing.
+
+What runs is what the launch buttons open: ``colab/NAME.ipynb``, the Colab edition that
+``scripts/colab_edition.py`` writes from ``book/`` (the same code cells, the MyST markup
+written out as plain Markdown; ``tests/test_colab_edition.py`` keeps it fresh).
 
 Colab's published image (googlecolab/backend-info, "Upgrade to Python 3.13",
 2026-08-19) is what readers have: Python 3.13 and the versions in :data:`COLAB_PINS`,
@@ -52,10 +56,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_book import notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
+EDITION = ROOT / "colab"  # scripts/colab_edition.py writes it
 pytestmark = pytest.mark.colab
+
+
+def colab_notebooks() -> list[Path]:
+    """The Colab edition of every notebook of the book."""
+    return sorted(EDITION.glob("*.ipynb"))
 
 COLAB_PINS = {
     "torch": "2.11.0",
@@ -184,7 +193,7 @@ def colab_env(request, tmp_path_factory, cubit_lite_wheel) -> dict:
     before = installed(py)
 
     # The reader's way in: the install cell itself, as a script (it holds no IPython magic).
-    cell = with_local_wheel(install_cell(ROOT / "book" / "01_nadaraya_watson.ipynb"), cubit_lite_wheel)
+    cell = with_local_wheel(install_cell(EDITION / "01_nadaraya_watson.ipynb"), cubit_lite_wheel)
     (base / "install_cell.py").write_text(cell, encoding="utf-8")
     done = _run([str(py), str(base / "install_cell.py")], cwd=base, timeout=900)
     assert "pip install" in done.stdout  # it said what it was doing
@@ -225,7 +234,7 @@ def test_install_cell_says_what_failed_on_a_python_cubit_lite_does_not_support(t
     python = need_python("3.10")
     _run([python, "-m", "venv", str(tmp_path / "venv")])
     script = tmp_path / "install_cell.py"
-    script.write_text(with_local_wheel(install_cell(ROOT / "book" / "02_kernel_ridge.ipynb"), cubit_lite_wheel),
+    script.write_text(with_local_wheel(install_cell(EDITION / "02_kernel_ridge.ipynb"), cubit_lite_wheel),
                       encoding="utf-8")
     done = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), str(script)], capture_output=True, text=True,
                           timeout=600)
@@ -235,9 +244,9 @@ def test_install_cell_says_what_failed_on_a_python_cubit_lite_does_not_support(t
     assert "requires a different Python" in done.stderr  # pip's own words, passed on
 
 
-@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", colab_notebooks(), ids=lambda p: p.name)
 def test_notebook_runs_as_in_colab(colab_env, path, tmp_path):
-    """Top to bottom with no error, every cell within its budget; sliders are live; the setup line names the CPU."""
+    """The Colab edition, top to bottom with no error, every cell within its budget; live sliders; the CPU named."""
     folder = tmp_path / "content"  # Colab's working folder, outside the checkout
     folder.mkdir()
     source = folder / path.name
