@@ -48,7 +48,8 @@ from importlib import resources
 
 import numpy as np
 
-from .regression import _kernel_name, _positive, _ridge, _training_pair, sample_toy_problem
+from .regression import KERNELS, _training_pair, sample_toy_problem
+from .validation import in_range, one_of
 
 __all__ = ["ESTIMATORS", "MAX_POINTS", "Playground", "playground"]
 
@@ -141,12 +142,6 @@ _COLOURS = "".join(
     ".cubit-playground .pg-key{stroke:none;fill:none;color:inherit}"
     + "".join(f".cubit-playground .pg-key.pg-{n} .pg-swatch{{border-color:var(--pg-{n})}}" for n in ESTIMATORS)
 )
-
-
-def _range(name: str, value, lo: float, hi: float, what: str) -> float:
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g} ({what}); got {value:g}")
-    return value
 
 
 def _interval(name: str, value) -> tuple[float, float]:
@@ -252,11 +247,10 @@ def playground(
         raise ValueError(f"estimators must be a non-empty list of names from {', '.join(ESTIMATORS)}; "
                          f"got {estimators!r}")
     for name in estimators:
-        if name not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
+        one_of("estimator", name, ESTIMATORS)
     if len(set(estimators)) != len(estimators):
         raise ValueError(f"estimators must not repeat a name; got {list(estimators)}")
-    kernel = _kernel_name(kernel)
+    kernel = one_of("kernel", kernel, KERNELS)
     xr = _interval("x_range", x_range) if x_range is not None else _padded(xs, 0.05)
     yr = _interval("y_range", y_range) if y_range is not None else _padded(ys, 0.25)
     if xs.min() < xr[0] or xs.max() > xr[1]:
@@ -265,17 +259,13 @@ def playground(
         raise ValueError(f"y_range {yr} must contain every y (from {ys.min():g} to {ys.max():g})")
     span = xr[1] - xr[0]
     h_range = (BANDWIDTH_SPAN[0] * span, BANDWIDTH_SPAN[1] * span)
-    bandwidth = _range("bandwidth", _positive("bandwidth", bandwidth), *h_range,
-                       "the slider's range: 1/500 of the x-range to all of it")
-    lam = _range("lam", _ridge(lam), *LAM_RANGE, "the slider's range")
-    noise = _range("noise", _positive("noise", noise), *NOISE_RANGE, "the slider's range; λ = σ² in the GP")
+    bandwidth = in_range("bandwidth", bandwidth, *h_range,
+                         hint=" (the slider's range: 1/500 of the x-range to all of it)")
+    lam = in_range("lam (the ridge λ)", lam, *LAM_RANGE, hint=" (the slider's range)")
+    noise = in_range("noise", noise, *NOISE_RANGE, hint=" (the slider's range; λ = σ² in the GP)")
     if query is None:
         query = (xr[0] + xr[1]) / 2
-    try:
-        query = float(query)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"query must be a number inside x_range {xr}; got {query!r}") from err
-    _range("query", query, *xr, "inside x_range")
+    query = in_range("query", query, *xr, hint=" (inside x_range)")
     if step is None:
         step = xs.size
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= xs.size:

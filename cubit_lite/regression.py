@@ -53,6 +53,8 @@ from typing import Literal
 import numpy as np
 import scipy.linalg
 
+from .validation import in_range, one_of, positive, positive_int
+
 __all__ = [
     "KERNELS",
     "LooResult",
@@ -110,38 +112,16 @@ def _training_pair(x_train, y_train) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _positive(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a positive number; got {value!r}") from err
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value}")
-    return value
-
-
 def _ridge(lam) -> float:
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"lam (the ridge λ) must be a number >= 0; got {lam!r}") from err
-    if not np.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam (the ridge λ) must be a finite number >= 0; got {lam}")
-    return lam
+    return in_range("lam (the ridge λ)", lam, 0)
 
 
 def _kernel_name(kernel: str) -> str:
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    return kernel
+    return one_of("kernel", kernel, KERNELS)
 
 
 def _on_empty(on_empty: str) -> OnEmpty:
-    if on_empty == "raise":
-        return "raise"
-    if on_empty == "nan":
-        return "nan"
-    raise ValueError(f"on_empty must be one of {', '.join(_ON_EMPTY)}; got {on_empty!r}")
+    return one_of("on_empty", on_empty, _ON_EMPTY)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- #
@@ -239,7 +219,7 @@ def nadaraya_watson(
     """
     x, y = _training_pair(x_train, y_train)
     xq = _as_1d("x_query", x_query)
-    h = _positive("bandwidth", bandwidth)
+    h = positive("bandwidth", bandwidth)
     kernel = _kernel_name(kernel)
     on_empty = _on_empty(on_empty)
 
@@ -255,7 +235,7 @@ def nadaraya_watson(
 
 def rbf_gamma(bandwidth: float) -> float:
     """The RBF precision ``γ = 1 / (2h²)`` matching a Gaussian of bandwidth ``h``."""
-    h = _positive("bandwidth", bandwidth)
+    h = positive("bandwidth", bandwidth)
     return 1.0 / (2.0 * h * h) if h * h > 0 else math.inf  # h² underflows: the limit, K = I
 
 
@@ -356,7 +336,7 @@ def local_linear(
     """
     x, y = _training_pair(x_train, y_train)
     xq = _as_1d("x_query", x_query)
-    h = _positive("bandwidth", bandwidth)
+    h = positive("bandwidth", bandwidth)
     kernel = _kernel_name(kernel)
     on_empty = _on_empty(on_empty)
 
@@ -448,9 +428,8 @@ def loo_bandwidth(
         raise ValueError("leave-one-out needs at least two training points; got 1")
     candidates = _as_1d("bandwidths", bandwidths)
     for h in candidates:
-        _positive("every bandwidth", h)
-    if method not in _LOO_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(_LOO_METHODS)}")
+        positive("every bandwidth", h)
+    one_of("method", method, _LOO_METHODS)
     kernel = _kernel_name(kernel)
     if method == "krr":
         lam = _ridge(lam)
@@ -521,7 +500,7 @@ def prefix_nadaraya_watson(x_train, y_train, x_query=None, *, bandwidth: float, 
         lower-triangular weight matrix.
     """
     x, y, xq = _stream(x_train, y_train, x_query)
-    weights = _causal_gaussian_weights(xq, x, _positive("bandwidth", bandwidth))
+    weights = _causal_gaussian_weights(xq, x, positive("bandwidth", bandwidth))
     y_hat = weights @ y
     return (y_hat, weights) if return_weights else y_hat
 
@@ -594,7 +573,7 @@ def triangular_kernel_ridge(
     """
     x, y, xq = _stream(x_train, y_train, x_query)
     lam = _ridge(lam)
-    h = _positive("bandwidth", bandwidth)
+    h = positive("bandwidth", bandwidth)
     p_matrix = _causal_gaussian_weights(x, x, h)  # (n, n), diagonal >= 1/t
     a_matrix = _causal_gaussian_weights(xq, x, h)  # (n, n)
     system = p_matrix + lam * np.eye(x.size)
@@ -625,10 +604,8 @@ def sample_toy_problem(n: int = 80, noise: float = 0.3, seed: int = 0) -> tuple[
 
     Deterministic given ``seed``.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
+    n = positive_int("n", n)
+    noise = in_range("noise", noise, 0)
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(0.0, 1.0, int(n)))
     y = toy_function(x) + noise * rng.standard_normal(int(n))

@@ -41,14 +41,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .regression import _positive
+from .validation import positive
 
 __all__ = ["RidgeState", "prefix_ridge", "streaming_ridge"]
 
 
 def _ridge(lam) -> float:
     """``λ > 0`` (the state starts at ``I/λ``), checked as every positive parameter of the library."""
-    return _positive("lam (the ridge λ)", lam)
+    return positive("lam (the ridge λ)", lam)
 
 
 def _matrix(name: str, values, rows: int | None = None, cols: int | None = None) -> np.ndarray:

@@ -85,7 +85,7 @@ def test_large_lambda_is_linear_attention(stream):
         ({"lam": 0.0}, "positive finite"),
         ({"lam": -1.0}, "positive finite"),
         ({"lam": float("nan")}, "positive finite"),
-        ({"lam": "big"}, "positive number"),
+        ({"lam": "big"}, "positive finite number"),
     ],
 )
 def test_bad_ridge_is_refused(stream, kwargs, message):
