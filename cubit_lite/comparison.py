@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from cubit_lite.results import _numbers, t_interval
+from cubit_lite.validation import in_range, positive
 
 __all__ = [
     "choose_rate",
@@ -42,13 +43,7 @@ RATE_TOLERANCE = 1e-9
 
 def _probability(value, what: str, *, open_low: bool = True, high: float = 1.0) -> float:
     """``value`` as a float in ``(0, high)`` (``[0, high]`` with ``open_low=False``), else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number; got {value!r}")
-    inside = (0 < value < high) if open_low else (0 <= value <= high)
-    if not inside:
-        bounds = f"strictly between 0 and {high:g}" if open_low else f"between 0 and {high:g}"
-        raise ValueError(f"{what} must be {bounds}; got {value!r}")
-    return float(value)
+    return in_range(what, value, 0, high, low_open=open_low, high_open=open_low)
 
 
 def rate_label(rate: float) -> str:
@@ -61,8 +56,7 @@ def rate_label(rate: float) -> str:
     Raises:
         ValueError: ``rate`` is not a finite positive number.
     """
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-        raise ValueError(f"a learning rate must be a finite positive number; got {rate!r}")
+    rate = positive("a learning rate", rate)
     mantissa, exponent = f"{rate:.11e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa}e{int(exponent)}"
@@ -113,8 +107,7 @@ def choose_rate(losses_by_rate: Mapping[float, Sequence[float | None]], *, tie: 
     """
     if not isinstance(losses_by_rate, Mapping) or len(losses_by_rate) < 2:
         raise ValueError("choose_rate needs a dict {rate: [losses]} with at least two rates (a grid to bracket in)")
-    if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not math.isfinite(tie) or tie < 0:
-        raise ValueError(f"tie must be a finite number >= 0; got {tie!r}")
+    tie = in_range("tie", tie, 0)
     labels = {rate: rate_label(rate) for rate in losses_by_rate}  # validates each rate
     rates = sorted(losses_by_rate)
     for low, high in zip(rates[:-1], rates[1:], strict=True):
@@ -223,8 +216,7 @@ def tost(values, margin: float, alpha: float = 0.05) -> dict:
     """
     from scipy import stats
 
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin <= 0:
-        raise ValueError(f"margin must be a finite positive number; got {margin!r}")
+    margin = positive("margin", margin)
     alpha = _probability(alpha, "alpha", high=0.5)
     interval = t_interval(values, 1 - 2 * alpha)
     mean, se, df = interval["mean"], interval["se"], interval["df"]
@@ -311,8 +303,7 @@ def power_min_detectable(sd: float, n: int, alpha: float, power: float = 0.8) ->
     """
     from scipy import stats
 
-    if isinstance(sd, bool) or not isinstance(sd, (int, float)) or not math.isfinite(sd) or sd < 0:
-        raise ValueError(f"sd must be a finite number >= 0; got {sd!r}")
+    sd = in_range("sd", sd, 0)
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an integer >= 2; got {n!r}")
     alpha, power = _probability(alpha, "alpha"), _probability(power, "power")

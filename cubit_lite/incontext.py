@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from .mixers import MIXER_NAMES
 from .model import POSITIONS, Block, ModelConfig
+from .validation import in_range, one_of, positive, positive_int
 
 __all__ = [
     "GPPrior",
@@ -72,8 +73,7 @@ class GPPrior:
         for name in ("lengthscale", "noise"):
             if getattr(self, name)[0] <= 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
-        if not (math.isfinite(self.signal_std) and self.signal_std > 0):
-            raise ValueError(f"signal_std must be a positive finite number; got {self.signal_std!r}")
+        positive("signal_std", self.signal_std)
         return self
 
 
@@ -109,8 +109,7 @@ def sample_prompts(batch: int, n_points: int, prior: GPPrior = GPPrior(), *, gen
     of drawn (the tests fix them to check the covariance). ``f = L z`` with ``L`` the
     Cholesky factor of ``K + 10⁻⁸ s² I`` and ``z ~ N(0, I)``; ``y = f + σ ε``.
     """
-    if not (isinstance(batch, int) and batch >= 1 and isinstance(n_points, int) and n_points >= 1):
-        raise ValueError(f"batch and n_points must be positive integers; got {batch!r} and {n_points!r}")
+    batch, n_points = positive_int("batch", batch), positive_int("n_points", n_points)
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator; got {type(generator).__name__}")
     prior.validate()
@@ -164,10 +163,8 @@ class InContextConfig:
     mixer_options: dict | None = None
 
     def model_config(self) -> ModelConfig:
-        if self.mixer not in MIXER_NAMES:
-            raise ValueError(f"unknown mixer {self.mixer!r}; choose one of {', '.join(MIXER_NAMES)}")
-        if self.positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}; got {self.positions!r}")
+        one_of("mixer", self.mixer, MIXER_NAMES)
+        one_of("positions", self.positions, POSITIONS)
         return ModelConfig(vocab_size=1, block_size=self.n_points, n_layer=self.n_layer, n_head=self.n_head,
                            d_model=self.d_model, mixer=self.mixer, mixer_options=dict(self.mixer_options or {}),
                            positions=self.positions, dropout=0.0).validate()
@@ -275,8 +272,7 @@ def stream_predictions(prompts: Prompts, method: str, *, bandwidth: float, lam: 
         "krr": regression.prefix_kernel_ridge,
         "surrogate": regression.triangular_kernel_ridge,
     }
-    if method not in functions:
-        raise ValueError(f"method must be one of {', '.join(functions)}; got {method!r}")
+    one_of("method", method, functions)
     options = {"bandwidth": bandwidth} if method == "nw" else {"bandwidth": bandwidth, "lam": lam}
     x, y = prompts.x.double().numpy(), prompts.y.double().numpy()
     out = np.zeros_like(y)
@@ -315,10 +311,8 @@ def train_incontext(config: InContextConfig, *, steps: int, batch_size: int, lr:
     fixes the initial weights and the stream of prompts (drawn on the CPU, so the same
     seed gives the same prompts on every device).
     """
-    if not (isinstance(steps, int) and steps >= 1 and isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"steps and batch_size must be positive integers; got {steps!r} and {batch_size!r}")
-    if not (math.isfinite(lr) and 0 < lr <= 1):
-        raise ValueError(f"lr must be in (0, 1]; got {lr!r}")
+    steps, batch_size = positive_int("steps", steps), positive_int("batch_size", batch_size)
+    lr = in_range("lr", lr, 0, 1, low_open=True)
     device = torch.device(device)
     warmup = max(1, steps // 20) if warmup is None else warmup
     torch.manual_seed(seed)

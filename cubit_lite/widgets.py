@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from cubit_lite.plotting import FIGURE_DPI, fit_figure_to_content
+from cubit_lite.validation import one_of
 
 __all__ = ["SLIDER_MODES", "figure_to_png", "live_slider", "parameter_slider", "resolve_mode", "static_slider"]
 
@@ -63,8 +64,7 @@ def resolve_mode(mode: str = "auto") -> str:
     Raises:
         ValueError: for an unknown mode, or ``"static"`` on ipywidgets 7.
     """
-    if mode not in SLIDER_MODES:
-        raise ValueError(f"unknown slider mode {mode!r}; choose one of {', '.join(SLIDER_MODES)}")
+    one_of("slider mode", mode, SLIDER_MODES)
     if mode == "auto":
         mode = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
         if mode not in SLIDER_MODES:
