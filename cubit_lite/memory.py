@@ -34,15 +34,15 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-if TYPE_CHECKING:
-    from .train_config import TrainConfig
+from .model import Block, CharLM
+from .optim import make_optimizer
+from .train_config import TrainConfig
 
 __all__ = ["T4_USABLE_BYTES", "MemoryBound", "MemoryEstimate", "available_memory", "check_memory", "forward_memory",
            "peak_bytes", "training_memory_bound", "training_step_memory"]
@@ -120,8 +120,6 @@ class MemoryEstimate:
 
 
 def _fake_model(model_config):
-    from .model import CharLM
-
     return CharLM(model_config.validate(), seed=0)  # a fixed seed: fake tensors cannot draw one
 
 
@@ -134,8 +132,6 @@ def training_step_memory(config, vocab_size: int, *, precision: str = "fp32") ->
     they are alive during the forward and backward passes). ``precision`` is ``"fp32"``
     (what ``precision="auto"`` gives on a T4) or ``"bf16"`` (autocast).
     """
-    from .optim import make_optimizer
-
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16; got {precision!r}")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
@@ -221,8 +217,6 @@ class MemoryBound:
 def _parameters(config, vocab_size: int) -> int:
     """The model's parameter count: embeddings and the final norm in closed form, one block counted on the
     meta device (no memory) times ``n_layer``."""
-    from .model import Block
-
     model_config = config.model_config(vocab_size)
     with torch.device("meta"):
         block = sum(p.numel() for p in Block(model_config).parameters())

@@ -1,28 +1,33 @@
-"""``--resume``: ``latest.pt`` checked against this run and against itself, then loaded.
+"""A run's training state: what its checkpoints save, and what ``--resume`` checks and restores.
 
-:func:`load_resumable` refuses, with a ValueError naming what differs, a checkpoint
-without training state, one written by another number of processes, one from another
-configuration (but the fields in :data:`RESUMABLE_CHANGES`), corpus, vocabulary or device,
-and one whose weights, AdamW moments, step or random state do not fit the model it claims;
-:func:`restore_random_state` then puts back the random-number generators, so that the run
-continues exactly where it stopped.
+:func:`training_state` is what ``latest.pt`` and ``best.pt`` hold (the model, and
+:data:`TRAINING_STATE`), :func:`save_training_state` writes them. :func:`resume_training`
+continues a run from ``latest.pt``: :func:`load_resumable` refuses, with a ValueError naming
+what differs, a checkpoint without training state, one written by another number of
+processes, one from another configuration (but the fields in :data:`RESUMABLE_CHANGES`),
+corpus, vocabulary or device, and one whose weights, AdamW moments, step or random state do
+not fit the model it claims; :func:`restore_random_state` then puts back the random-number
+generators, so that the run continues exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint
-from .data import CharTokenizer
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import CharTokenizer, Corpus
+from .metrics_log import read_log
 from .model import CharLM
 from .train_config import TrainConfig
 
-__all__ = ["RESUMABLE_CHANGES", "TRAINING_STATE", "load_resumable", "restore_random_state"]
+__all__ = ["RESUMABLE_CHANGES", "TRAINING_STATE", "Progress", "load_resumable", "restore_random_state",
+           "resume_training", "save_training_state", "training_state"]
 
 # Fields that may differ between a run and its resumption: they do not change the numbers.
 # (The folder may move; the corpus is compared by the sha256 of its text, and the device
@@ -169,3 +174,47 @@ def restore_random_state(latest: Path, saved: dict, batch_generator: torch.Gener
         raise ValueError(f"{latest} is damaged or was edited: its random-number state cannot be restored "
                          f"({str(err).splitlines()[0]}). Resume from a good copy, or start the run again with "
                          "--overwrite") from None
+
+
+@dataclass
+class Progress:
+    """Where a run stands: its step, its best validation loss so far, and its log's records up to that step."""
+
+    step: int = 0
+    best_val: float | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+def training_state(*, config: TrainConfig, model: CharLM, optimizer: torch.optim.Optimizer,
+                   tokenizer: CharTokenizer, corpus: Corpus, progress: Progress, batch_states: list[torch.Tensor],
+                   device: torch.device, world: int) -> dict:
+    """What a checkpoint holds: the model (what :func:`~cubit_lite.checkpoint.load_model` reads) and the
+    :data:`TRAINING_STATE` that :func:`resume_training` checks and restores; ``batch_states`` holds each
+    process's batch generator state, in rank order."""
+    return {"model_config": model.config.to_dict(), "train_config": asdict(config), "tokenizer": tokenizer.to_dict(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": progress.step,
+            "best_val_loss": progress.best_val,
+            "rng": {"torch": torch.get_rng_state(), "batches": [state.cpu() for state in batch_states]},
+            "corpus": corpus.describe(), "run": {"device": device.type, "world_size": world}}
+
+
+def save_training_state(out: Path, state: dict, *, best: bool) -> None:
+    """Write ``state`` to ``out/latest.pt``, and first to ``out/best.pt`` when ``best``: ``latest.pt`` never
+    records a best model that is not on disk."""
+    if best:
+        save_checkpoint(out / "best.pt", state)
+    save_checkpoint(out / "latest.pt", state)
+
+
+def resume_training(latest: Path, config: TrainConfig, corpus: Corpus, tokenizer: CharTokenizer, model: CharLM,
+                    optimizer: torch.optim.Optimizer, device: torch.device, *, world: int, rank: int,
+                    batch_generator: torch.Generator, log_path: Path | None) -> Progress:
+    """Continue a run from ``latest``: check it and load it into ``model`` and ``optimizer``
+    (:func:`load_resumable`), put back the random-number state (:func:`restore_random_state`) and, with a
+    ``log_path`` (rank 0), read the log's records up to the checkpoint's step."""
+    saved = load_resumable(latest, config, corpus, tokenizer, model, optimizer, device, world)
+    restore_random_state(latest, saved, batch_generator, rank)
+    progress = Progress(step=saved["step"], best_val=saved["best_val_loss"])
+    if log_path is not None and os.path.lexists(log_path):
+        progress.history = [record for record in read_log(log_path) if record["step"] <= progress.step]
+    return progress

@@ -45,7 +45,7 @@ def use_bf16_autocast(precision: str, device: torch.device) -> bool:
     """Whether training runs under bf16 autocast on ``device``.
 
     ``"auto"`` says yes only on a CUDA GPU with bf16 tensor cores, compute capability
-    8.0 or more (A100, L4, H100, ...). It does not ask ``torch.cuda.is_bf16_supported()``,
+    8.0 or more (the Ampere generation and newer). It does not ask ``torch.cuda.is_bf16_supported()``,
     which also says yes on a T4 (7.5) because PyTorch can *emulate* bf16 there, many
     times slower than float32. ``"bf16"`` is honoured on a CPU and on such GPUs and
     refused, with the reason, on an older GPU; ``"fp32"`` never autocasts.

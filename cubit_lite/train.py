@@ -9,6 +9,8 @@ One loop for every mixer, so that a comparison changes nothing but the mixer:
   T4 or other GPU older than Ampere (see :func:`cubit_lite.runtime.use_bf16_autocast`);
 * validation loss on a fixed list of batches every ``eval_interval`` steps, and the
   per-position loss at the end (how the loss falls with the position in the context);
+* at the start, one line each for the device and precision, the corpus and model, and how
+  the mixers run (each mixer's implementation and precision, :func:`mixer_paths`);
 * a tqdm progress bar with loss, tokens/s and ETA; a JSON-lines metrics log;
 * atomic checkpoints (``latest.pt`` at every evaluation, ``best.pt`` when the
   validation loss improves, written first so that ``latest.pt`` never records a best
@@ -40,8 +42,8 @@ This module holds the loop and the command line. Its pieces live beside it:
 :mod:`cubit_lite.optim` (AdamW and the learning-rate schedule), :mod:`cubit_lite.runtime`
 (device, precision, torchrun's processes), :mod:`cubit_lite.stop_signals` (SIGINT and
 SIGTERM), :mod:`cubit_lite.memory` (the up-front memory check),
-:mod:`cubit_lite.metrics_log` (``metrics.jsonl``) and :mod:`cubit_lite.resume` (what
-``--resume`` checks and restores).
+:mod:`cubit_lite.metrics_log` (``metrics.jsonl``) and :mod:`cubit_lite.resume` (what a
+checkpoint saves, and what ``--resume`` checks and restores).
 
 Example (a few minutes on a laptop CPU)::
 
@@ -59,6 +61,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -68,15 +71,14 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .checkpoint import save_checkpoint
 from .data import CORPORA, CharTokenizer, Corpus, evaluation_batches, load_corpus, sample_batch
 from .memory import check_memory
-from .metrics_log import append_record, read_log, write_log
+from .metrics_log import append_record, write_log
 from .mixer_options import parse_mixer_option as _option  # benchmarks/profile_lm_step.py imports it by this name
-from .mixers import MIXER_NAMES, MIXER_SUMMARIES
+from .mixers import MIXER_NAMES, MIXER_SUMMARIES, MultiHeadMixer
 from .model import POSITIONS, CharLM
 from .optim import learning_rate, make_optimizer
-from .resume import RESUMABLE_CHANGES, load_resumable, restore_random_state
+from .resume import RESUMABLE_CHANGES, Progress, resume_training, save_training_state, training_state
 from .run_folder import RunFolder, claim_run_folder, write_atomically
 from .runtime import choose_device, distributed_environment, use_bf16_autocast
 from .stop_signals import StopSignals, TrainingStopped
@@ -86,8 +88,8 @@ from .train_config import TrainConfig
 # RESUMABLE_CHANGES, learning_rate, make_optimizer) stay importable from here, where the chapters, the
 # experiments and the benchmarks import them.
 __all__ = ["RESUMABLE_CHANGES", "TrainConfig", "TrainResult", "TrainingDiverged", "TrainingStopped", "check_memory",
-           "evaluate", "learning_rate", "load_training_data", "main", "make_optimizer", "parse_args", "train",
-           "use_bf16_autocast"]
+           "evaluate", "learning_rate", "load_training_data", "main", "make_optimizer", "mixer_paths", "parse_args",
+           "train", "use_bf16_autocast"]
 
 
 class TrainingDiverged(ValueError):
@@ -188,8 +190,8 @@ def train(config: TrainConfig) -> TrainResult:
 # --------------------------------------------------------------------------- #
 @dataclass
 class _Run:
-    """A run while it trains: what the loop reads, what it changes (``step``, ``best_val``, ``history``,
-    ``last_good``: the last step checkpointed) and what a checkpoint saves."""
+    """A run while it trains: what the loop reads, what it changes (``progress``; ``last_good``, the last step
+    checkpointed; the clock of the tokens/s) and what a checkpoint saves."""
 
     config: TrainConfig
     rank: int
@@ -203,10 +205,15 @@ class _Run:
     model: CharLM
     optimizer: torch.optim.AdamW
     batch_generator: torch.Generator
-    step: int = 0
-    best_val: float | None = None
-    history: list[dict] = field(default_factory=list)
+    progress: Progress = field(default_factory=Progress)
     last_good: int | None = None
+    tick: float = 0.0  # when the tokens/s clock started, and at which step
+    tick_step: int = 0
+    speed: float | None = None
+
+    @property
+    def step(self) -> int:
+        return self.progress.step
 
     @property
     def main_process(self) -> bool:
@@ -217,16 +224,16 @@ class _Run:
         return Path(self.config.out)
 
     @property
-    def latest(self) -> Path:
-        return self.out / "latest.pt"
-
-    @property
     def log_path(self) -> Path:
         return self.out / "metrics.jsonl"
 
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.batch_size * self.config.block_size * self.world
+
     def record(self, entry: dict) -> None:
         """Keep ``entry`` in the history and append it to ``metrics.jsonl`` (rank 0 only)."""
-        self.history.append(entry)
+        self.progress.history.append(entry)
         append_record(self.log_path, entry)
 
     def checkpoint(self, val_loss: float | None) -> None:
@@ -242,20 +249,28 @@ class _Run:
             dist.all_gather_object(gathered, self.batch_generator.get_state())
             states = [state for state in gathered if state is not None]
         if self.main_process:
-            improved = val_loss is not None and (self.best_val is None or val_loss < self.best_val)
+            best = self.progress.best_val
+            improved = val_loss is not None and (best is None or val_loss < best)
             if improved:
-                self.best_val = val_loss
-            payload = {"model_config": self.model.config.to_dict(), "train_config": asdict(self.config),
-                       "tokenizer": self.tokenizer.to_dict(), "model": self.model.state_dict(),
-                       "optimizer": self.optimizer.state_dict(), "step": self.step, "best_val_loss": self.best_val,
-                       "rng": {"torch": torch.get_rng_state(), "batches": [s.cpu() for s in states]},
-                       "corpus": self.corpus.describe(), "run": {"device": self.device.type, "world_size": self.world}}
-            if improved:  # best.pt first: latest.pt never records a best model that is not on disk
-                save_checkpoint(self.out / "best.pt", payload)
-            save_checkpoint(self.latest, payload)
+                self.progress.best_val = val_loss
+            state = training_state(config=self.config, model=self.model, optimizer=self.optimizer,
+                                   tokenizer=self.tokenizer, corpus=self.corpus, progress=self.progress,
+                                   batch_states=states, device=self.device, world=self.world)
+            save_training_state(self.out, state, best=improved)
         self.last_good = self.step
         if self.world > 1:
             dist.barrier()
+
+    def stop_if_asked(self, stop: StopSignals) -> None:
+        """After SIGINT or SIGTERM (agreed by every process, at the same step): a checkpoint, then
+        :class:`TrainingStopped`."""
+        if self.world > 1 and self.step % self.config.log_interval:
+            return  # the processes agree every log_interval steps, so that all stop at the same step
+        signum = stop.agreed(self.world, self.device)
+        if signum is not None:
+            if self.last_good != self.step:
+                self.checkpoint(None)
+            raise TrainingStopped(f"stopped at step {self.step}; continue with --resume", signum)
 
     def train_step(self, ddp_model: torch.nn.Module) -> tuple[float, torch.Tensor, torch.Tensor]:
         """One optimizer step on the next batch at this step's learning rate: ``(lr, loss, gradient norm)``."""
@@ -270,22 +285,44 @@ class _Run:
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        self.step += 1
+        self.progress.step += 1
         return lr, loss, grad_norm
 
-    def evaluate_and_checkpoint(self, bar, tokens_per_step: int) -> None:
-        """The validation loss (and, at the last step, per position), logged and shown; then a checkpoint."""
+    def log_training(self, bar, lr: float, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """The training loss, gradient norm and tokens/s since the last log: checked, shown and logged."""
+        loss_value = loss.item()  # synchronises the device: the clock below is honest
+        _check_finite(self.step, "training loss", loss_value, self.out, self.last_good)
+        _check_finite(self.step, "gradient norm", float(grad_norm), self.out, self.last_good)
+        now = time.perf_counter()
+        self.speed = self.tokens_per_step * (self.step - self.tick_step) / (now - self.tick)
+        self.tick, self.tick_step = now, self.step
+        bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{self.speed:,.0f}")
+        if self.main_process:
+            self.record({"step": self.step, "train_loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
+                         "tokens_per_second": self.speed, "tokens_seen": self.step * self.tokens_per_step})
+
+    def evaluate_and_checkpoint(self, bar) -> None:
+        """The validation loss (and, at the last step, per position), logged and shown; then a checkpoint.
+        The tokens/s clock restarts after it: evaluation time is not training time."""
         final = self.step == self.config.steps
         evaluated = evaluate(self.model, self.eval_set, self.autocast, per_position=final)
         val_loss, per_position = evaluated if final else (evaluated, None)
         _check_finite(self.step, "validation loss", val_loss, self.out, self.last_good)
         if self.main_process:
-            entry = {"step": self.step, "val_loss": val_loss, "tokens_seen": self.step * tokens_per_step}
+            entry = {"step": self.step, "val_loss": val_loss, "tokens_seen": self.step * self.tokens_per_step}
             if per_position is not None:
                 entry["val_loss_per_position"] = per_position
             self.record(entry)
             bar.write(f"step {self.step}: validation loss {val_loss:.4f} nats/char")
         self.checkpoint(val_loss)
+        self.tick = time.perf_counter()
+
+    def result(self) -> TrainResult:
+        vals = [h["val_loss"] for h in self.progress.history if "val_loss" in h]
+        return TrainResult(out=self.out, step=self.step,
+                           final_val_loss=vals[-1] if vals and self.step == self.config.steps else None,
+                           best_val_loss=self.progress.best_val, num_parameters=self.model.num_parameters(),
+                           tokens_per_second=self.speed, history=self.progress.history)
 
 
 def _prepare_run(config: TrainConfig, rank: int, world: int, device: torch.device, use_bf16: bool) -> _Run:
@@ -311,13 +348,12 @@ def _prepare_run(config: TrainConfig, rank: int, world: int, device: torch.devic
     run = _Run(config, rank, world, device, autocast, corpus, tokenizer, train_ids, eval_set, model, optimizer,
                batch_generator)
 
-    if config.resume and os.path.lexists(run.latest):
-        saved = load_resumable(run.latest, config, corpus, tokenizer, model, optimizer, device, world)
-        restore_random_state(run.latest, saved, batch_generator, rank)
-        run.step, run.best_val = saved["step"], saved["best_val_loss"]
+    latest = run.out / "latest.pt"
+    if config.resume and os.path.lexists(latest):
+        run.progress = resume_training(latest, config, corpus, tokenizer, model, optimizer, device, world=world,
+                                       rank=rank, batch_generator=batch_generator,
+                                       log_path=run.log_path if run.main_process else None)
         run.last_good = run.step
-        if run.main_process and os.path.lexists(run.log_path):
-            run.history = [record for record in read_log(run.log_path) if record["step"] <= run.step]
     return run
 
 
@@ -330,19 +366,40 @@ def _start_writing(run: _Run, run_folder: RunFolder | None) -> None:
         print(f"removed {len(run_folder.removed_temporaries)} temporary file(s) left by an interrupted checkpoint "
               "write", flush=True)
     if run.config.resume and os.path.lexists(run.log_path):
-        write_log(run.log_path, run.history)  # the records after the checkpoint are redone
+        write_log(run.log_path, run.progress.history)  # the records after the checkpoint are redone
+
+
+def mixer_paths(model: torch.nn.Module, device: torch.device, *, bf16: bool) -> str:
+    """How the model's mixers run on ``device``, in one line: each mixer's implementation and precision
+    (:meth:`~cubit_lite.mixers.MultiHeadMixer.path`; under bf16 autocast its projections give bfloat16)."""
+    counts: Counter[str] = Counter()
+    for module in model.modules():
+        if isinstance(module, MultiHeadMixer):
+            dtype = torch.bfloat16 if bf16 else module.query.weight.dtype
+            counts[f"{module.name}, {module.path(device, dtype)}"] += 1
+    return "mixers: " + "; ".join(f"{count} × {path}" for path, count in counts.items())
 
 
 def _announce(run: _Run, use_bf16: bool) -> None:
-    """Print the device, the corpus and the model, and write ``config.json`` (rank 0)."""
+    """Print the device, the corpus, the model and how its mixers run, and write ``config.json`` (rank 0)."""
     device, config = run.device, run.config
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
           f"processes: {run.world}, precision: {'bf16 autocast' if use_bf16 else 'fp32'}", flush=True)
     print(f"corpus: {run.corpus.name}, {run.corpus.n_chars:,} characters, vocabulary {run.tokenizer.vocab_size}, "
           f"sha256 {run.corpus.sha256[:12]}; model: {config.mixer}, {run.model.num_parameters():,} parameters",
           flush=True)
+    print(mixer_paths(run.model, device, bf16=use_bf16), flush=True)
     text = json.dumps(asdict(config), indent=1) + "\n"
     write_atomically(run.out / "config.json", lambda file: file.write(text.encode("utf-8")))
+
+
+def _across_processes(model: CharLM, world: int, device: torch.device) -> torch.nn.Module:
+    """The model as the training step calls it: wrapped in DistributedDataParallel when there are several
+    processes (their gradients averaged in backward), else itself."""
+    if world == 1:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use_bf16: bool,
@@ -358,53 +415,28 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, use
     stop.graceful = True
     if run.main_process:
         _start_writing(run, run_folder)
-    ddp_model: torch.nn.Module = run.model
-    if world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            run.model, device_ids=[device.index] if device.type == "cuda" else None)
+    ddp_model = _across_processes(run.model, world, device)
     if run.main_process:
         _announce(run, use_bf16)
 
-    tokens_per_step = config.batch_size * config.block_size * world
     last_end = config.steps if config.stop_at is None else config.stop_at
-    bar = tqdm(total=config.steps, initial=run.step, disable=not (run.main_process and config.progress),
-               unit="step", dynamic_ncols=True, desc=config.mixer)
     ddp_model.train()
-    tick, tick_step, speed = time.perf_counter(), run.step, None
-    while run.step < last_end:
-        if world == 1 or run.step % config.log_interval == 0:  # every process stops at the same step
-            signum = stop.agreed(world, device)
-            if signum is not None:
-                if run.last_good != run.step:
-                    run.checkpoint(None)
-                bar.close()
-                raise TrainingStopped(f"stopped at step {run.step}; continue with --resume", signum)
-        lr, loss, grad_norm = run.train_step(ddp_model)
-        bar.update(1)
-        if run.step % config.log_interval == 0 or run.step == last_end:
-            loss_value = loss.item()  # synchronises the device: the clock below is honest
-            _check_finite(run.step, "training loss", loss_value, run.out, run.last_good)
-            _check_finite(run.step, "gradient norm", float(grad_norm), run.out, run.last_good)
-            now = time.perf_counter()
-            speed = tokens_per_step * (run.step - tick_step) / (now - tick)
-            tick, tick_step = now, run.step
-            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{speed:,.0f}")
-            if run.main_process:
-                run.record({"step": run.step, "train_loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
-                            "tokens_per_second": speed, "tokens_seen": run.step * tokens_per_step})
-        if run.step % config.eval_interval == 0 or run.step == config.steps:
-            run.evaluate_and_checkpoint(bar, tokens_per_step)
-            tick = time.perf_counter()  # evaluation time is not training time
-        elif run.step == last_end:
-            run.checkpoint(None)
-    bar.close()
+    run.tick, run.tick_step = time.perf_counter(), run.step
+    with tqdm(total=config.steps, initial=run.step, disable=not (run.main_process and config.progress),
+              unit="step", dynamic_ncols=True, desc=config.mixer) as bar:
+        while run.step < last_end:
+            run.stop_if_asked(stop)
+            lr, loss, grad_norm = run.train_step(ddp_model)
+            bar.update(1)
+            if run.step % config.log_interval == 0 or run.step == last_end:
+                run.log_training(bar, lr, loss, grad_norm)
+            if run.step % config.eval_interval == 0 or run.step == config.steps:
+                run.evaluate_and_checkpoint(bar)
+            elif run.step == last_end:
+                run.checkpoint(None)
     if world > 1:
         dist.barrier()
-    vals = [h["val_loss"] for h in run.history if "val_loss" in h]
-    return TrainResult(out=run.out, step=run.step,
-                       final_val_loss=vals[-1] if vals and run.step == config.steps else None,
-                       best_val_loss=run.best_val, num_parameters=run.model.num_parameters(), tokens_per_second=speed,
-                       history=run.history)
+    return run.result()
 
 
 # --------------------------------------------------------------------------- #

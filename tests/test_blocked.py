@@ -22,7 +22,8 @@ from cubit_lite.mixers import (
     deltaformer_attention,
     deltaformer_solve,
 )
-from cubit_lite.mixers.blocked import blocked_delta_solve, blocked_ridge_solve, reference_factors
+from cubit_lite.mixers.blocked import blocked_delta_solve, blocked_ridge_solve
+from cubit_lite.mixers.logits import reference_factors, reference_logits
 
 F64 = torch.float64
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -151,8 +152,8 @@ def test_reference_factors_give_the_reference_logits():
     r = randn(2, 3, 9, 4, seed=7)
     g = torch.tensor([0.5, 1.0, 3.0], dtype=F64)
     for ref_norm in Fm.REF_NORMS:
-        a, b = reference_factors(r, g, ref_norm, Fm.EPS)
-        torch.testing.assert_close(a @ b.transpose(-2, -1), Fm._reference_logits(r, r, g, ref_norm), atol=1e-13, rtol=0)
+        a, b = reference_factors(r, g, ref_norm)
+        torch.testing.assert_close(a @ b.transpose(-2, -1), reference_logits(r, r, g, ref_norm), atol=1e-13, rtol=0)
 
 
 @pytest.mark.parametrize("ref_norm", Fm.REF_NORMS)

@@ -6,19 +6,21 @@ Each test names the property it pins down. Tolerances: float64 identities to
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-import cubit_lite.mixers.functional as Fm
 from cubit_lite.mixers import (
     MIXER_NAMES,
     MixerCache,
     apply_rotary,
     attention_weights,
+    blocked,
     build_mixer,
     cubit_attention,
     cubit_matrices,
@@ -26,14 +28,17 @@ from cubit_lite.mixers import (
     deltaformer_attention,
     deltaformer_kernel,
     deltaformer_solve,
+    dispatch,
     gaussian_nadaraya_watson,
     llr_attention,
     llr_weights,
     mixer_options,
+    naive,
     reference_kernel,
     ridge_inverse,
     softmax_attention,
 )
+from cubit_lite.mixers.logits import reference_logits
 
 F64 = torch.float64
 
@@ -159,8 +164,8 @@ def test_deltaformer_identity(qkvr):
     u = cubit_solve(r, v, s=s, lam=lam, ref_scale=g)
     p = reference_kernel(r, ref_scale=g)
     t = r.shape[-2]
-    strict = Fm._causal_mask(t, t, r.device, strict=True)
-    l_matrix = Fm._masked_softmax(Fm._reference_logits(r, r, g, "one-side"), strict, empty_rows=True)
+    strict = naive.causal_mask(t, t, r.device, strict=True)
+    l_matrix = naive.masked_softmax(reference_logits(r, r, g, "one-side"), strict, empty_rows=True)
     p_diag = p.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
     beta = (1 - p_diag) / (p_diag + lam)
     assert bool((beta >= 0).all())
@@ -321,13 +326,13 @@ def test_float32_solve_is_stable_at_4096_tokens():
 
 def test_bf16_autocast_keeps_the_solve_in_float32(monkeypatch):
     seen = []
-    real_solve = Fm._solve
+    real_solve = naive.solve
 
-    def spy(system, rhs, causal):
+    def spy(system, rhs, *, causal):
         seen.append((system.dtype, rhs.dtype))
-        return real_solve(system, rhs, causal)
+        return real_solve(system, rhs, causal=causal)
 
-    monkeypatch.setattr(Fm, "_solve", spy)
+    monkeypatch.setattr(naive, "solve", spy)
     torch.manual_seed(0)
     x = torch.randn(2, 16, 32)
     for name in ("cubit", "cubit-nolrr", "cubit-share", "deltaformer"):
@@ -657,3 +662,112 @@ def test_unknown_u_stage_is_refused():
         deltaformer_attention(*_qkv(), torch.ones(1, 2, 5), u_stage="vk")
     with pytest.raises(ValueError, match="unknown u_stage"):
         build_mixer("deltaformer", 16, 2, u_stage="QK")
+
+
+# --------------------------------------------------------------------------- #
+# The layout: the reference path stands alone; one dispatcher; no import cycle
+# --------------------------------------------------------------------------- #
+LIBRARY = Path(__file__).resolve().parents[1] / "cubit_lite"
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a file imports (``from .logits import x`` as ``.logits``, ``from . import x`` as ``.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add("." * node.level + node.module)
+        elif isinstance(node, ast.ImportFrom):
+            found |= {"." * node.level + alias.name for alias in node.names}
+    return found - {"__future__"}
+
+
+def test_the_reference_path_imports_torch_and_the_logits_only():
+    assert _imports(LIBRARY / "mixers" / "naive.py") == {"torch", "torch.nn.functional", ".logits"}
+    assert _imports(LIBRARY / "mixers" / "logits.py") == {"math", "torch"}
+
+
+def test_the_library_has_no_import_cycle():
+    def name(path: Path) -> str:
+        parts = path.relative_to(LIBRARY.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    graph = {}
+    for path in LIBRARY.rglob("*.py"):
+        here = name(path).split(".")
+        package = here if path.name == "__init__.py" else here[:-1]
+        targets = set()
+        for module in _imports(path):
+            if module.startswith("."):
+                level = len(module) - len(module.lstrip("."))
+                targets.add(".".join(package[: len(package) - level + 1] + [module.lstrip(".")]))
+            elif module.startswith("cubit_lite"):
+                targets.add(module)
+        graph[name(path)] = targets
+    assert "cubit_lite.mixers.naive" in graph["cubit_lite.mixers.dispatch"]  # the parser follows relative imports
+    done: set[str] = set()
+
+    def cycle_from(node: str, stack: tuple[str, ...]) -> tuple[str, ...] | None:
+        if node in stack:
+            return (*stack[stack.index(node):], node)
+        if node in done:
+            return None
+        for target in graph.get(node, ()):
+            found = cycle_from(target, (*stack, node))
+            if found:
+                return found
+        done.add(node)
+        return None
+
+    cycles = [cycle for node in sorted(graph) if (cycle := cycle_from(node, ()))]
+    assert not cycles, "import cycle: " + " -> ".join(cycles[0])
+
+
+@pytest.mark.parametrize("name", ["cubit", "cubit-nolrr", "cubit-share", "deltaformer"])
+@pytest.mark.parametrize("implementation", ["auto", "reference", "blocked"])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_layer_says_the_path_its_solves_take(monkeypatch, name, implementation, bf16):
+    """``path`` (what the trainer prints at the start) names the path and precision that the layer's solves
+    resolve to when they run, with λ and g reaching that path as per-head tensors in the solve's dtype."""
+    mixer = build_mixer(name, 16, 2, implementation=implementation)
+    said = mixer.path(torch.device("cpu"), torch.bfloat16 if bf16 else torch.float32)
+    taken, reached = [], []
+    real_path = dispatch.solve_path
+    monkeypatch.setattr(dispatch, "solve_path", lambda *a, **k: taken.append(real_path(*a, **k)) or taken[-1])
+    for module, solve in ((naive, "cubit_solve"), (blocked, "cubit_blocked_solve")):
+        real_solve = getattr(module, solve)
+
+        def spy(*args, real_solve=real_solve, path=module.__name__, **kwargs):
+            reached.append((path.rsplit(".", 1)[1], kwargs["lam"], kwargs["ref_scale"], args[0].dtype))
+            return real_solve(*args, **kwargs)
+
+        monkeypatch.setattr(module, solve, spy)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        mixer(torch.randn(2, 6, 16))
+    assert len(taken) == 1 and said == f"implementation={implementation} → {taken[0]}"
+    expected = {"auto": "reference", "reference": "reference", "blocked": "blocked"}[implementation]
+    assert said.startswith(f"implementation={implementation} → {expected}, solve in float32"), said
+    if name.startswith("cubit"):
+        (path, lam, ref_scale, dtype), = reached
+        assert {"naive": "reference", "blocked": "blocked"}[path] == expected
+        assert dtype == torch.float32 and lam.shape == ref_scale.shape == (2,)
+        assert lam.dtype == ref_scale.dtype == torch.float32
+
+
+@pytest.mark.parametrize("lam", [1e-3, torch.tensor(1e-3), torch.tensor([1e-3, 2e-3])])
+def test_the_dispatcher_gives_every_path_per_head_tensors(lam):
+    r, v = randn(1, 2, 5, 4, seed=90), randn(1, 2, 5, 4, seed=91)
+    lam_h = dispatch.per_head(lam, r)
+    assert lam_h.shape == (2,) and lam_h.dtype == F64
+    torch.testing.assert_close(lam_h, torch.as_tensor(lam, dtype=F64).expand(2))
+    with pytest.raises(ValueError, match=r"one per head"):
+        cubit_solve(r, v, lam=torch.ones(3))
+
+
+def test_layers_report_how_they_run():
+    cpu = torch.device("cpu")
+    assert build_mixer("transformer", 16, 2).path(cpu, torch.bfloat16) == "scaled_dot_product_attention in bfloat16"
+    assert build_mixer("llr", 16, 2).path(cpu, torch.bfloat16) == "reference, weights in float32"
+    assert build_mixer("llr", 16, 2).path(cpu, F64) == "reference, weights in float64"
+    assert build_mixer("cubit", 16, 2).path(cpu, F64) == "implementation=auto → reference, solve in float64"

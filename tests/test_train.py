@@ -207,3 +207,54 @@ def test_training_on_a_t4_refuses_bf16_before_loading_anything(monkeypatch, tmp_
     monkeypatch.setattr(train_module, "load_corpus", lambda *a, **k: pytest.fail("loaded the corpus first"))
     with pytest.raises(ValueError, match="no bf16 tensor cores"):
         train_module.train(TrainConfig(out=str(tmp_path / "run"), precision="bf16", steps=1))
+
+
+# --------------------------------------------------------------------------- #
+# The first lines say how each mixer runs
+# --------------------------------------------------------------------------- #
+def test_the_first_lines_say_how_each_mixer_runs(tmp_path, capsys):
+    config = TrainConfig(out=str(tmp_path / "run"), max_chars=30000, block_size=16, n_layer=2, n_head=2, d_model=16,
+                         batch_size=4, steps=2, eval_interval=2, eval_batches=1, progress=False, device="cpu",
+                         precision="bf16", mixer="cubit", mixer_options={"implementation": "blocked"})
+    train(config)
+    printed = capsys.readouterr().out.splitlines()
+    assert "mixers: 2 × cubit, implementation=blocked → blocked, solve in float32" in printed[:3]
+
+
+def _tiny_model(mixer: str, n_layer: int = 3):
+    from cubit_lite.model import CharLM, ModelConfig
+
+    return CharLM(ModelConfig(vocab_size=10, block_size=8, n_layer=n_layer, n_head=2, d_model=16, mixer=mixer),
+                  seed=0)
+
+
+def test_mixer_paths_on_the_cpu():
+    from cubit_lite.train import mixer_paths
+
+    cpu = torch.device("cpu")
+    assert mixer_paths(_tiny_model("cubit-share"), cpu, bf16=False) == (
+        "mixers: 3 × cubit-share, implementation=auto → reference, solve in float32")
+    assert mixer_paths(_tiny_model("transformer", 2), cpu, bf16=True) == (
+        "mixers: 2 × transformer, scaled_dot_product_attention in bfloat16")
+    assert mixer_paths(_tiny_model("transformer", 1), cpu, bf16=False) == (
+        "mixers: 1 × transformer, scaled_dot_product_attention in float32")
+    assert mixer_paths(_tiny_model("llr").double(), cpu, bf16=False) == "mixers: 3 × llr, reference, weights in float64"
+
+
+def test_mixer_paths_on_an_ampere_gpu_name_the_triton_solve_and_its_tiles(monkeypatch):
+    """On a GPU with TF32 (capability pretended) "auto" resolves to the Triton kernels, whose tile products
+    follow the inputs' precision; on an older GPU, to the reference path."""
+    from cubit_lite.mixers import dispatch, triton_solve
+    from cubit_lite.train import mixer_paths
+
+    monkeypatch.setattr(dispatch, "_has_tf32", lambda device: device.type == "cuda")
+    monkeypatch.setattr(dispatch, "triton_available", lambda: True)
+    model, cuda, config = _tiny_model("deltaformer"), torch.device("cuda"), triton_solve.DEFAULT_CONFIG
+    triton = "mixers: 3 × deltaformer, implementation=auto → triton, solve in float32, tile products "
+    assert mixer_paths(model, cuda, bf16=True) == triton + config.half_precision
+    assert mixer_paths(model, cuda, bf16=False) == triton + config.float32_precision
+    with triton_solve.float32_tiles("ieee"):
+        assert mixer_paths(model, cuda, bf16=False) == triton + "ieee"
+    monkeypatch.setattr(dispatch, "_has_tf32", lambda device: False)  # a T4
+    assert mixer_paths(model, cuda, bf16=False) == (
+        "mixers: 3 × deltaformer, implementation=auto → reference, solve in float32")

@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from cubit_lite import checkpoint as checkpoint_module
+from cubit_lite import resume as resume_module
 from cubit_lite import train as train_module
 from cubit_lite.checkpoint import load_checkpoint, load_model, save_checkpoint
 from cubit_lite.run_folder import RunFolderError, claim_run_folder
@@ -162,20 +163,20 @@ def test_killed_run_resumes_and_its_stale_temporary_files_are_removed(tmp_path):
 def test_a_crash_between_the_two_writes_leaves_best_consistent_with_the_recorded_best(tmp_path, monkeypatch):
     """Kill the run while it writes latest.pt at an improving evaluation: best.pt is already there."""
     out = tmp_path / "run"
-    real_save = train_module.save_checkpoint
+    real_save = resume_module.save_checkpoint
 
     def crash_on_second_latest(path, payload):
         if Path(path).name == "latest.pt" and payload["step"] == 8:
             raise KeyboardInterrupt("simulated kill while writing latest.pt")
         return real_save(path, payload)
 
-    monkeypatch.setattr(train_module, "save_checkpoint", crash_on_second_latest)
+    monkeypatch.setattr(resume_module, "save_checkpoint", crash_on_second_latest)
     with pytest.raises(KeyboardInterrupt):
         train(tiny(out, steps=12, lr=3e-3))
     latest, best = load_checkpoint(out / "latest.pt"), load_checkpoint(out / "best.pt")
     assert latest["step"] == 4 and best["step"] in (4, 8)
     assert best["best_val_loss"] <= latest["best_val_loss"]  # the recorded best is on disk, or a better one is
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(resume_module, "save_checkpoint", real_save)
     resumed = train(tiny(out, steps=12, lr=3e-3, resume=True))
     assert load_checkpoint(out / "best.pt")["best_val_loss"] == resumed.best_val_loss
 

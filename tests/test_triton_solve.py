@@ -34,9 +34,10 @@ from cubit_lite.mixers import (  # noqa: E402
     cubit_attention,
     cubit_solve,
     deltaformer_attention,
+    dispatch,
     triton_solve,  # noqa: E402
 )
-from cubit_lite.mixers.blocked import reference_factors, reference_scales  # noqa: E402
+from cubit_lite.mixers.logits import reference_factors, reference_scales  # noqa: E402
 
 pytest.importorskip("triton", reason="the Triton path needs the `triton` package")
 
@@ -286,8 +287,8 @@ def test_logit_scales_reproduce_the_reference_factors(ref_norm):
     """ℓ = α β (r · r) of the Triton path is a bᵀ of the reference path."""
     r = randn(2, 3, 9, 8, seed=1)
     g = torch.tensor([0.5, 1.0, 4.0], dtype=torch.float64, device=DEVICE)
-    a, b = reference_factors(r, g, ref_norm, Fm.EPS)
-    alpha, beta = reference_scales(r, g, ref_norm, Fm.EPS)
+    a, b = reference_factors(r, g, ref_norm)
+    alpha, beta = reference_scales(r, g, ref_norm)
     torch.testing.assert_close(alpha.unsqueeze(-1) * r, a, rtol=1e-14, atol=0)
     torch.testing.assert_close(beta.unsqueeze(-1) * r, b, rtol=1e-14, atol=0)
 
@@ -329,27 +330,34 @@ def test_the_layer_runs_the_triton_solve():
 # --------------------------------------------------------------------------- #
 def test_auto_picks_triton_on_a_tf32_gpu_only(monkeypatch):
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert Fm.AUTO_PICKS_TRITON
-    monkeypatch.setattr(Fm, "_has_tf32", lambda device: device.type == "cuda")  # an Ampere+ GPU
-    assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "triton"
-    assert Fm._resolve_implementation("auto", cuda, True, torch.float64) == "reference"
-    assert Fm._resolve_implementation("auto", cuda, False, torch.float32) == "reference"
-    assert Fm._resolve_implementation("auto", cpu, True, torch.float32) == "reference"
-    monkeypatch.setattr(Fm, "_has_tf32", lambda device: False)  # a T4 (Colab's free GPU) or older
-    assert Fm._resolve_implementation("auto", cuda, True, torch.float32) == "reference"
+    assert dispatch.AUTO_PICKS_TRITON
+    monkeypatch.setattr(dispatch, "_has_tf32", lambda device: device.type == "cuda")  # an Ampere+ GPU
+    resolve = dispatch.resolve_implementation
+    assert resolve("auto", cuda, causal=True, work=torch.float32) == "triton"
+    assert resolve("auto", cuda, causal=True, work=torch.float64) == "reference"
+    assert resolve("auto", cuda, causal=False, work=torch.float32) == "reference"
+    assert resolve("auto", cpu, causal=True, work=torch.float32) == "reference"
+    assert str(dispatch.solve_path("auto", cuda, (torch.bfloat16,))) == (
+        "triton, solve in float32, tile products " + triton_solve.DEFAULT_CONFIG.half_precision)
+    monkeypatch.setattr(dispatch, "_has_tf32", lambda device: False)  # a T4 (Colab's free GPU) or older
+    assert resolve("auto", cuda, causal=True, work=torch.float32) == "reference"
 
 
 def test_tile_precision_follows_the_config():
-    x = torch.zeros(1)
+    cpu = torch.device("cpu")
+
+    def tiles(*dtypes):  # the tile precision of a solve of inputs of these dtypes
+        return dispatch.solve_path("reference", cpu, dtypes).tiles
+
     default = triton_solve.DEFAULT_CONFIG
-    assert Fm._tile_precision(x.bfloat16(), x) == default.half_precision
-    assert Fm._tile_precision(x, x.double()) == default.float32_precision == "tf32x3"
+    assert tiles(torch.bfloat16, torch.float32) == default.half_precision
+    assert tiles(torch.float32, torch.float64) == default.float32_precision == "tf32x3"
     with triton_solve.float32_tiles("ieee"):
-        assert Fm._tile_precision(x) == "ieee"
-        assert Fm._tile_precision(x.half()) == default.half_precision
+        assert tiles(torch.float32) == "ieee"
+        assert tiles(torch.float16) == default.half_precision
     with triton_solve.triton_config(half_precision="tf32"):
-        assert Fm._tile_precision(x.bfloat16()) == "tf32"
-    assert Fm._tile_precision(x) == "tf32x3"
+        assert tiles(torch.bfloat16) == "tf32"
+    assert tiles(torch.float32) == "tf32x3"
     with pytest.raises(ValueError, match="unknown precision 'tf16'"), triton_solve.float32_tiles("tf16"):
         pass
 

@@ -19,7 +19,7 @@ import torch
 
 from cubit_lite import metrics_log, runtime
 from cubit_lite import train as train_module
-from cubit_lite.checkpoint import load_checkpoint
+from cubit_lite.checkpoint import load_checkpoint, save_checkpoint
 from cubit_lite.data import load_corpus
 from cubit_lite.run_folder import RunFolderError, claim_run_folder
 from cubit_lite.stop_signals import TrainingStopped
@@ -132,7 +132,7 @@ def test_quotes_the_damaged_checkpoint_and_stop_messages(tmp_path, monkeypatch):
     train(TrainConfig(out=str(out), **{**TINY, "stop_at": 4}))
     payload = load_checkpoint(out / "latest.pt")
     payload["model"]["token_embedding.weight"] = payload["model"]["token_embedding.weight"][:-1]
-    train_module.save_checkpoint(out / "latest.pt", {k: v for k, v in payload.items() if k != "format"})
+    save_checkpoint(out / "latest.pt", {k: v for k, v in payload.items() if k != "format"})
     with pytest.raises(ValueError) as err:
         train(TrainConfig(out=str(out), resume=True, **TINY))
     message = re.sub(r"\(\d+, \d+\) in the checkpoint and \(\d+, \d+\)", "(64, 384) in the checkpoint and (65, 384)",

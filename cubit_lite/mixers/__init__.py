@@ -1,9 +1,19 @@
 """Token mixers on ``(B, H, T, D)`` tensors: attention as NW, Cubit, DeltaFormer, LLR.
 
-* :mod:`cubit_lite.mixers.functional` — the reference path: one pure function per
-  equation of the equations page §2–§4 (``book/equations.md``), and the matrices behind them for plotting.
-* :mod:`cubit_lite.mixers.blocked` — Cubit's causal solve by blocked forward
-  substitution, never forming the ``T × T`` kernel (``implementation="blocked"``).
+Laid out like the mathematics, from the equations down to the kernels:
+
+* :mod:`cubit_lite.mixers.logits` — the logits of ``A``, ``P`` and ``L``, each defined
+  once, in the forms the three solve paths take.
+* :mod:`cubit_lite.mixers.naive` — the reference path: one plain-PyTorch function per
+  equation of the equations page §2–§4 (``book/equations.md``), with whole ``T × T`` matrices.
+* :mod:`cubit_lite.mixers.blocked` and :mod:`cubit_lite.mixers.triton_solve` — Cubit's
+  and DeltaFormer's causal solves without a ``T × T`` matrix, in PyTorch and as Triton
+  kernels (their launch rule in :mod:`cubit_lite.mixers.launch_rules`).
+* :mod:`cubit_lite.mixers.dispatch` — which of the three paths a solve runs, in which
+  precision, with ``λ`` and ``g`` as per-head tensors.
+* :mod:`cubit_lite.mixers.functional` — the public functions: checked arguments
+  (:mod:`cubit_lite.mixers.validation`), then the reference path or the dispatcher; and
+  the matrices behind each mixer, for plotting.
 * :mod:`cubit_lite.mixers.layers` — ``nn.Module`` layers chosen by name
   (:func:`build_mixer`), with incremental decoding through :class:`MixerCache`.
 """

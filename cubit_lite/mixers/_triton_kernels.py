@@ -305,8 +305,8 @@ def grad_cols(X, Z, AL, BE, U, DY, S, LSE, CV, CD, H, DBE, Tp, STRICT: tl.conste
 # --------------------------------------------------------------------------- #
 GRAD_TILES = ((64, 4), (32, 4), (64, 8))
 """The candidates ``(GB, num_warps)`` of the gradient kernels (``GB`` divides ``Tp``:
-the solve pads ``Tp`` to a multiple of 64). The first is the fixed choice the kernels had
-before; it is the only candidate for narrow heads (below)."""
+the solve pads ``Tp`` to a multiple of 64). The first, a tile of 64 with 4 warps, is the only
+candidate for narrow heads (below)."""
 
 ROW_LSE_WARPS = (4, 8)
 """The candidate ``num_warps`` of :func:`row_lse` (4 only for narrow heads)."""

@@ -1,13 +1,14 @@
 """Cubit's causal solve without a ``T × T`` matrix: blocked forward substitution.
 
-The reference path (:func:`cubit_lite.mixers.functional.cubit_solve` with
-``implementation="reference"``) forms the whole reference kernel ``P`` per head and
-calls one ``torch.linalg.solve_triangular``: clear, and the oracle of the tests, but
-it stores ``O(T²)`` numbers per head. This module solves the same system
+The reference path (:func:`cubit_lite.mixers.naive.cubit_solve`) forms the whole
+reference kernel ``P`` per head and calls one ``torch.linalg.solve_triangular``: clear,
+and the oracle of the tests, but it stores ``O(T²)`` numbers per head. This module solves
+the same system
 
     ``(P + λI) U = Y``,   ``P = rowsoftmax_causal(ℓ)``,   ``ℓ = a bᵀ``   (equations page §3.1, ``book/equations.md``)
 
-one block of ``n`` rows at a time (block row ``i`` holds tokens ``i0 .. i1 − 1``):
+(the factors ``a``, ``b`` of :func:`cubit_lite.mixers.logits.reference_factors`) one
+block of ``n`` rows at a time (block row ``i`` holds tokens ``i0 .. i1 − 1``):
 
 * **Forward.** Form the logit strip ``ℓ_i = a_i b_{<i1}ᵀ`` (``n × i1``, the causal
   mask inside the diagonal block), its row log-sum-exp ``lse_i`` (kept: ``O(T)``),
@@ -44,10 +45,10 @@ unit diagonal blocks ``I + diag(β_i) L_ii``, and ``h = L U`` saved as well, sin
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from .logits import deltaformer_factors, reference_factors
 
 __all__ = [
     "DEFAULT_BLOCK",
@@ -55,10 +56,6 @@ __all__ = [
     "blocked_ridge_solve",
     "cubit_blocked_solve",
     "deltaformer_blocked_solve",
-    "reference_columns",
-    "reference_factors",
-    "reference_rows",
-    "reference_scales",
 ]
 
 DEFAULT_BLOCK = 64
@@ -179,65 +176,15 @@ def blocked_ridge_solve(a: Tensor, b: Tensor, y: Tensor, lam: Tensor, solve_bloc
     return _BlockedRidgeSolve.apply(a, b, y, lam, int(solve_block))
 
 
-def reference_rows(r: Tensor, ref_norm: str, eps: float) -> Tensor:
-    """``a`` of ``ℓ = a bᵀ`` (equations page §3.2, ``book/equations.md``): ``r / max(‖r‖, ε)``
-    for ``"both"``, else ``r``."""
-    return r / r.norm(dim=-1, keepdim=True).clamp_min(eps) if ref_norm == "both" else r
-
-
-def reference_columns(r: Tensor, ref_scale, ref_norm: str, eps: float) -> Tensor:
-    """``b`` of ``ℓ = a bᵀ``: ``r̂ = g r / max(‖r‖, ε)``, or ``g r / √D`` for ``"none"``.
-
-    ``ref_scale`` (``g``) is a float or a ``(H,)`` tensor. Ordinary differentiable torch
-    ops: autograd carries the gradients of ``g`` and of the normalisation back to ``r``.
-    """
-    g = ref_scale.to(r).reshape(1, -1, 1, 1) if isinstance(ref_scale, Tensor) else float(ref_scale)
-    if ref_norm == "none":
-        return r * (g / math.sqrt(r.shape[-1]))
-    return g * r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
-
-
-def reference_scales(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:
-    """``(α, β)``, each ``(B, H, T)``, with ``a = α r`` and ``b = β r`` (:func:`reference_factors`).
-
-    The Triton path forms ``ℓ_tj = α_t β_j (r_t · r_j)`` from the raw ``r``:
-    ``α = 1`` (``1 / max(‖r‖, ε)`` for ``"both"``), ``β = g / max(‖r‖, ε)``
-    (``g / √D`` for ``"none"``). Differentiable torch ops, like the factors.
-    """
-    ones = torch.ones(r.shape[:-1], dtype=r.dtype, device=r.device)
-    g = ref_scale.to(r).reshape(1, -1, 1) if isinstance(ref_scale, Tensor) else float(ref_scale)
-    if ref_norm == "none":
-        return ones, ones * (g / math.sqrt(r.shape[-1]))
-    inverse_norm = 1.0 / r.norm(dim=-1).clamp_min(eps)
-    return (inverse_norm if ref_norm == "both" else ones), g * inverse_norm
-
-
-def reference_factors(r: Tensor, ref_scale, ref_norm: str, eps: float) -> tuple[Tensor, Tensor]:
-    """``(a, b)`` with ``a bᵀ = ℓ``, the reference logits of the equations page §3.2.
-
-    * ``"one-side"``: ``a = r``, ``b = r̂ = g r / max(‖r‖, ε)``;
-    * ``"both"``: ``a = r / max(‖r‖, ε)``, ``b = r̂``;
-    * ``"none"``: ``a = r``, ``b = g r / √D``.
-    """
-    return reference_rows(r, ref_norm, eps), reference_columns(r, ref_scale, ref_norm, eps)
-
-
-def cubit_blocked_solve(
-    r: Tensor, y: Tensor, lam, ref_scale, ref_norm: str, eps: float, solve_block: int = DEFAULT_BLOCK
-) -> Tensor:
+def cubit_blocked_solve(r: Tensor, y: Tensor, *, lam: Tensor, ref_scale: Tensor, ref_norm: str,
+                        solve_block: int = DEFAULT_BLOCK) -> Tensor:
     """Cubit's causal ``U = (P + λI)⁻¹ Y`` from the references ``r`` ``(B, H, T, Dr)``.
 
-    ``y`` ``(B, H, T, Dv)`` is ``S V``; ``r`` and ``y`` are already in the work dtype
-    (the caller handles precision and autocast). ``lam`` is a float or a tensor of
-    one or ``H`` values.
+    ``y`` ``(B, H, T, Dv)`` is ``S V``; ``lam`` and ``ref_scale`` are ``(H,)``; all are
+    already in the work dtype (the caller handles precision and autocast).
     """
-    heads = r.shape[1]
-    if isinstance(lam, Tensor):
-        lam_h = lam.to(device=r.device, dtype=r.dtype).reshape(-1).expand(heads)
-    else:
-        lam_h = torch.full((heads,), float(lam), dtype=r.dtype, device=r.device)
-    a, b = reference_factors(r, ref_scale, ref_norm, eps)
-    return blocked_ridge_solve(a.contiguous(), b.contiguous(), y.contiguous(), lam_h, solve_block)
+    a, b = reference_factors(r, ref_scale, ref_norm)
+    return blocked_ridge_solve(a.contiguous(), b.contiguous(), y.contiguous(), lam, solve_block)
 
 
 class _BlockedDeltaSolve(torch.autograd.Function):
@@ -318,13 +265,13 @@ def blocked_delta_solve(a: Tensor, b: Tensor, y: Tensor, beta: Tensor, solve_blo
     return _BlockedDeltaSolve.apply(a, b, y, beta, int(solve_block))
 
 
-def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, solve_block: int = DEFAULT_BLOCK, *,
-                              rows: Tensor | None = None) -> Tensor:
+def deltaformer_blocked_solve(k: Tensor, v: Tensor, beta: Tensor, *, rows: Tensor | None = None,
+                              solve_block: int = DEFAULT_BLOCK) -> Tensor:
     """DeltaFormer's causal ``(I + diag(β) L) U = V`` with ``L`` from ``k_i · k_j / √D``
     (or ``rows_i · k_j / √D``: ``rows = q`` is the ``"qk"`` u-stage).
 
     ``k`` and ``rows`` ``(B, H, T, D)``, ``v`` ``(B, H, T, Dv)``, ``beta`` ``(B, H, T)``,
     already in the work dtype.
     """
-    a = ((k if rows is None else rows) / math.sqrt(k.shape[-1])).contiguous()
-    return blocked_delta_solve(a, k.contiguous(), v.contiguous(), beta.contiguous(), solve_block)
+    a, b = deltaformer_factors(k if rows is None else rows, k)
+    return blocked_delta_solve(a.contiguous(), b.contiguous(), v.contiguous(), beta.contiguous(), solve_block)

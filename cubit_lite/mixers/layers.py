@@ -2,8 +2,9 @@
 
 Every layer maps ``x`` of shape ``(B, T, C)`` (``C = d_model``) to ``(B, T, C)``:
 it projects ``x`` to per-head queries, keys and values (``(B, H, T, D)``), mixes the
-tokens with one function of :mod:`cubit_lite.mixers.functional`, and projects the
-heads back. :func:`build_mixer` makes one from its name:
+tokens with the reference mathematics (:mod:`cubit_lite.mixers.naive`) or, for Cubit's and
+DeltaFormer's solves, through the dispatcher (:mod:`cubit_lite.mixers.dispatch`), and
+projects the heads back. :func:`build_mixer` makes one from its name:
 
 ==================  ==========================================================
 ``"transformer"``   softmax attention, ``O = A V``
@@ -26,12 +27,17 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from . import functional as Fm
+from . import dispatch, naive
+from .functional import CubitMatrices, cubit_matrices
+from .logits import deltaformer_logits, reference_logits
+from .validation import check_implementation, check_per_head, check_positive, check_ref_norm, check_u_stage
 
 __all__ = [
     "MIXER_NAMES",
@@ -158,6 +164,12 @@ class MultiHeadMixer(nn.Module):
         """One new token (``T = 1``) against a filled cache. Returns ``(B, H, 1, D)``."""
         raise NotImplementedError
 
+    def path(self, device: torch.device, dtype: torch.dtype) -> str:
+        """How this layer mixes on ``device`` when its projections give ``dtype`` (bfloat16 under
+        autocast): the implementation and precision its mixing resolves to, in words (the trainer
+        prints it). A layer that picks a path or a precision of its own says which."""
+        return f"reference, in {_name(dtype)}"
+
     def forward(self, x: Tensor, cache: MixerCache | None = None) -> Tensor:
         """Mix ``x`` of shape ``(B, T, C)``; returns ``(B, T, C)``.
 
@@ -180,11 +192,14 @@ class SoftmaxMixer(MultiHeadMixer):
     def mix(self, x, q, k, v, cache):
         if cache is not None:
             cache.extend(k=k, v=v)
-        return Fm._softmax_attention(q, k, v, True, None)
+        return naive.softmax_attention(q, k, v, causal=True)
 
     def mix_step(self, x, q, k, v, cache):
         past = cache.extend(k=k, v=v)
-        return Fm._softmax_attention(q, past["k"], past["v"], False, None)
+        return naive.softmax_attention(q, past["k"], past["v"], causal=False)
+
+    def path(self, device, dtype):
+        return f"scaled_dot_product_attention in {_name(dtype)}"
 
 
 class CubitMixer(MultiHeadMixer):
@@ -201,7 +216,7 @@ class CubitMixer(MultiHeadMixer):
         ref_scale: initial reference scale ``g > 0`` (default 1; stored as ``log g``
             per head and always learned, so ``g`` stays positive and the diagonal of
             ``P`` stays the largest entry of its row).
-        ref_norm: one of :data:`~cubit_lite.mixers.functional.REF_NORMS`.
+        ref_norm: one of :data:`~cubit_lite.mixers.logits.REF_NORMS`.
         rotate_references: with ``rotary=True``, rotate each reference by its
             position like the keys (default): ``ℓ_ij = (R_i r_i) · (R_j r̂_j)``, so
             ``P`` depends on ``i − j`` as well as on content, and the pivot bound
@@ -211,7 +226,7 @@ class CubitMixer(MultiHeadMixer):
             Cubit-Share the references are then the keys before rotation. No effect
             without rotary positions.
         implementation: how the causal solve runs, one of
-            :data:`~cubit_lite.mixers.functional.IMPLEMENTATIONS` (default ``"auto"``);
+            :data:`~cubit_lite.mixers.dispatch.IMPLEMENTATIONS` (default ``"auto"``);
             ``"blocked"`` never forms ``P`` (:mod:`cubit_lite.mixers.blocked`).
         solve_block: rows per block of the blocked solve (default 64).
     """
@@ -242,11 +257,11 @@ class CubitMixer(MultiHeadMixer):
         if not isinstance(rotate_references, bool):
             raise ValueError(f"rotate_references must be True or False; got {rotate_references!r}")
         self.rotate_references = rotate_references
-        Fm._check_implementation(implementation, True, solve_block)
+        check_implementation(implementation, causal=True, solve_block=solve_block)
         self.implementation, self.solve_block = implementation, solve_block
-        Fm._check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
-        Fm._check_per_head("ref_scale", ref_scale, n_heads, allow_zero=False)
-        Fm._check_ref_norm(ref_norm)
+        check_per_head("lam (the ridge λ)", lam, n_heads, allow_zero=not learn_lam)
+        check_per_head("ref_scale", ref_scale, n_heads, allow_zero=False)
+        check_ref_norm(ref_norm)
         self.ref_norm = ref_norm
         self.share_reference = share_reference
         self.reference = None if share_reference else nn.Linear(d_model, n_heads * self.head_dim, bias=bias)
@@ -283,7 +298,7 @@ class CubitMixer(MultiHeadMixer):
         if self.rescale is None:
             return None
         low, high = self.lrr_bounds[:, 0, None], self.lrr_bounds[:, 1, None]  # (H, 1)
-        with Fm._full_precision(x.device):  # s is part of the solve: float32 under autocast too
+        with dispatch.full_precision(x.device):  # s is part of the solve: float32 under autocast too
             gate = torch.sigmoid(self.rescale(x.to(low.dtype))).transpose(1, 2)  # (B, H, T)
             return low + (high - low) * gate
 
@@ -306,23 +321,24 @@ class CubitMixer(MultiHeadMixer):
         r = self.heads(self.reference(x))
         return apply_rotary(r, offset) if self.rotary and self.rotate_references else r
 
-    def matrices(self, x: Tensor) -> Fm.CubitMatrices:
+    def matrices(self, x: Tensor) -> CubitMatrices:
         """``A``, ``P``, ``(P + λI)⁻¹`` and ``S`` of this layer on ``x`` ``(B, T, C)``, for plotting.
 
         The same projections, rotations and options as :meth:`forward` (``(B, H, T, T)``
         matrices, in the solve's precision).
         """
         q, k, _ = self.project(x)
-        return Fm.cubit_matrices(q, k, self.references(x, k), s=self.scales(x), lam=self.lam,
-                                 ref_scale=self.ref_scale, ref_norm=self.ref_norm)
+        return cubit_matrices(q, k, self.references(x, k), s=self.scales(x), lam=self.lam,
+                              ref_scale=self.ref_scale, ref_norm=self.ref_norm)
 
     def mix(self, x, q, k, v, cache):
         r, s = self.references(x, k), self.scales(x)
-        u = Fm._cubit_solve(r, v, s, self.lam, self.ref_scale, self.ref_norm, True,
-                            self.implementation, self.solve_block)  # (B, H, T, D), fp32
+        u = dispatch.cubit_solve(r, v, s=s, lam=self.lam, ref_scale=self.ref_scale, ref_norm=self.ref_norm,
+                                 causal=True, implementation=self.implementation,
+                                 solve_block=self.solve_block)  # (B, H, T, D), fp32
         if cache is not None:
             cache.extend(k=k, u=u, **self._cached_references(r))
-        return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
+        return naive.softmax_attention(q, k, u.to(v.dtype), causal=True)
 
     def mix_step(self, x, q, k, v, cache):
         # u_t = (s_t v_t − Σ_{j<t} P_tj u_j) / (P_tt + λ)   (equations page §3.5)
@@ -330,14 +346,18 @@ class CubitMixer(MultiHeadMixer):
         r_all = torch.cat([cache.tensors["k" if self.references_are_keys else "r"], r_new], dim=-2)
         u_past = cache.tensors["u"]
         work = u_past.dtype
-        with Fm._full_precision(x.device):
-            logits = Fm._reference_logits(r_new.to(work), r_all.to(work), self.ref_scale, self.ref_norm)
+        with dispatch.full_precision(x.device):
+            logits = reference_logits(r_new.to(work), r_all.to(work), self.ref_scale, self.ref_norm)
             p = torch.softmax(logits, dim=-1)  # (B, H, 1, t): the new row of P
             rhs = v.to(work) if s is None else s.to(work).unsqueeze(-1) * v.to(work)
             lam = self.lam.to(work).view(1, -1, 1, 1)
             u_new = (rhs - p[..., :-1] @ u_past) / (p[..., -1:] + lam)  # (B, H, 1, D)
         past = cache.extend(k=k, u=u_new, **self._cached_references(r_new))
-        return Fm._softmax_attention(q, past["k"], past["u"].to(v.dtype), False, None)
+        return naive.softmax_attention(q, past["k"], past["u"].to(v.dtype), causal=False)
+
+    def path(self, device, dtype):
+        solve = dispatch.solve_path(self.implementation, device, (dtype,))
+        return f"implementation={self.implementation} → {solve}"
 
     def _cached_references(self, r: Tensor) -> dict[str, Tensor]:
         """References that are the keys are not cached twice."""
@@ -349,7 +369,7 @@ class DeltaFormerMixer(MultiHeadMixer):
 
     ``β_t = x_t · w_β + c_β`` per head, unbounded; ``w_β = 0`` and ``c_β = beta_init``
     at initialisation, so every ``β`` starts at ``beta_init`` (default 1).
-    ``u_stage`` names how ``L`` is formed (:data:`~cubit_lite.mixers.functional.U_STAGES`):
+    ``u_stage`` names how ``L`` is formed (:data:`~cubit_lite.mixers.logits.U_STAGES`):
     ``"kk"`` (default, ``k_i · k_j``, as flash-linear-attention's layer) or ``"qk"``
     (``q_i · k_j``, the published DeltaFormer and fla's op). Results must say which.
     ``implementation`` and ``solve_block`` choose the solve, as for :class:`CubitMixer`.
@@ -361,8 +381,8 @@ class DeltaFormerMixer(MultiHeadMixer):
                  rotary: bool = False, beta_init: float = 1.0, u_stage: str = "kk", implementation: str = "auto",
                  solve_block: int = 64) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
-        Fm._check_u_stage(u_stage)
-        Fm._check_implementation(implementation, True, solve_block)
+        check_u_stage(u_stage)
+        check_implementation(implementation, causal=True, solve_block=solve_block)
         self.u_stage, self.implementation, self.solve_block = u_stage, implementation, solve_block
         self.beta = nn.Linear(d_model, n_heads)
         nn.init.zeros_(self.beta.weight)
@@ -374,23 +394,26 @@ class DeltaFormerMixer(MultiHeadMixer):
         return self.beta(x).transpose(1, 2)
 
     def mix(self, x, q, k, v, cache):
-        rows = q if self.u_stage == "qk" else None
-        u = Fm._deltaformer_solve(k, v, self.betas(x), True, self.implementation, self.solve_block, rows)
+        u = dispatch.deltaformer_solve(k, v, self.betas(x), rows=q if self.u_stage == "qk" else None, causal=True,
+                                       implementation=self.implementation, solve_block=self.solve_block)
         if cache is not None:
             cache.extend(k=k, u=u)
-        return Fm._softmax_attention(q, k, u.to(v.dtype), True, None)
+        return naive.softmax_attention(q, k, u.to(v.dtype), causal=True)
 
     def mix_step(self, x, q, k, v, cache):
         # u_t = v_t − β_t Σ_{j<t} L_tj u_j, L_t = softmax_{j<t}(k_t · k_j / √D)   (q_t · k_j for "qk")
         k_past, u_past = cache.tensors["k"], cache.tensors["u"]
         work = u_past.dtype
         rows = q if self.u_stage == "qk" else k
-        with Fm._full_precision(x.device):
-            logits = (rows.to(work) @ k_past.to(work).transpose(-2, -1)) / math.sqrt(self.head_dim)
-            l_row = torch.softmax(logits, dim=-1)  # (B, H, 1, t − 1)
+        with dispatch.full_precision(x.device):
+            l_row = torch.softmax(deltaformer_logits(rows.to(work), k_past.to(work)), dim=-1)  # (B, H, 1, t − 1)
             u_new = v.to(work) - self.betas(x).to(work).unsqueeze(-1) * (l_row @ u_past)
         past = cache.extend(k=k, u=u_new)
-        return Fm._softmax_attention(q, past["k"], past["u"].to(v.dtype), False, None)
+        return naive.softmax_attention(q, past["k"], past["u"].to(v.dtype), causal=False)
+
+    def path(self, device, dtype):
+        solve = dispatch.solve_path(self.implementation, device, (dtype,))
+        return f"implementation={self.implementation} → {solve}"
 
 
 class LLRMixer(MultiHeadMixer):
@@ -405,18 +428,24 @@ class LLRMixer(MultiHeadMixer):
     def __init__(self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False,
                  rotary: bool = False, mu: float = 1e-2) -> None:
         super().__init__(d_model, n_heads, head_dim=head_dim, bias=bias, rotary=rotary)
-        if not (isinstance(mu, (int, float)) and math.isfinite(mu) and mu > 0):
-            raise ValueError(f"mu (the ridge on the slope) must be a positive number; got {mu!r}")
+        check_positive("mu (the ridge on the slope)", mu)
         self.mu = float(mu)
 
     def mix(self, x, q, k, v, cache):
         if cache is not None:
             cache.extend(k=k, v=v)
-        return self._read_out(Fm._llr_weights(q, k, self.mu, True, 1.0 / math.sqrt(self.head_dim)), v)
+        return self._read_out(self._weights(q, k, causal=True), v)
 
     def mix_step(self, x, q, k, v, cache):
         past = cache.extend(k=k, v=v)
-        return self._read_out(Fm._llr_weights(q, past["k"], self.mu, False, 1.0 / math.sqrt(self.head_dim)), past["v"])
+        return self._read_out(self._weights(q, past["k"], causal=False), past["v"])
+
+    def path(self, device, dtype):
+        return f"reference, weights in {_name(dispatch.solve_dtype(dtype))}"
+
+    def _weights(self, q: Tensor, k: Tensor, *, causal: bool) -> Tensor:
+        """The local linear weights ``ℓ`` of queries ``q`` against keys ``k``, at scale ``1/√D``."""
+        return dispatch.llr_weights(q, k, mu=self.mu, causal=causal, scale=1.0 / math.sqrt(self.head_dim))
 
     @staticmethod
     def _read_out(weights: Tensor, v: Tensor) -> Tensor:
@@ -424,26 +453,37 @@ class LLRMixer(MultiHeadMixer):
         return (weights @ v.to(weights.dtype)).to(v.dtype)
 
 
-def _cubit_variant(*, unused: tuple[str, ...] = (), **fixed) -> Callable[..., CubitMixer]:
-    """A CubitMixer with some options fixed; ``unused`` options are removed from its signature."""
-
-    def make(d_model: int, n_heads: int, **options) -> CubitMixer:
-        return CubitMixer(d_model, n_heads, **fixed, **options)
-
-    hidden = set(fixed) | set(unused)
-    make.__signature__ = inspect.signature(CubitMixer).replace(  # type: ignore[attr-defined]
-        parameters=[p for name, p in inspect.signature(CubitMixer).parameters.items() if name not in hidden]
-    )
-    return make
+def _name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` → ``"bfloat16"``."""
+    return str(dtype).removeprefix("torch.")
 
 
-_REGISTRY: dict[str, Callable[..., MultiHeadMixer]] = {
-    "transformer": SoftmaxMixer,
-    "cubit": _cubit_variant(),
-    "cubit-nolrr": _cubit_variant(lrr=False, unused=("lrr_bounds", "learn_lrr_bounds")),
-    "cubit-share": _cubit_variant(share_reference=True),
-    "deltaformer": DeltaFormerMixer,
-    "llr": LLRMixer,
+@dataclass(frozen=True)
+class _Variant:
+    """A mixer name's class, with the options the name fixes (``"cubit-share"``: ``share_reference=True``)
+    and the options that mean nothing for it (``"cubit-nolrr"`` has no LRR bounds): neither is an option
+    of the name."""
+
+    cls: type[MultiHeadMixer]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    unused: tuple[str, ...] = ()
+
+    def options(self) -> tuple[str, ...]:
+        """The keyword options the name takes: its class's, but those fixed or unused."""
+        hidden = {"d_model", "n_heads", *self.fixed, *self.unused}
+        return tuple(name for name in inspect.signature(self.cls).parameters if name not in hidden)
+
+    def build(self, d_model: int, n_heads: int, **options: Any) -> MultiHeadMixer:
+        return self.cls(d_model, n_heads, **self.fixed, **options)
+
+
+_REGISTRY: dict[str, _Variant] = {
+    "transformer": _Variant(SoftmaxMixer),
+    "cubit": _Variant(CubitMixer),
+    "cubit-nolrr": _Variant(CubitMixer, fixed={"lrr": False}, unused=("lrr_bounds", "learn_lrr_bounds")),
+    "cubit-share": _Variant(CubitMixer, fixed={"share_reference": True}),
+    "deltaformer": _Variant(DeltaFormerMixer),
+    "llr": _Variant(LLRMixer),
 }
 
 MIXER_NAMES = tuple(_REGISTRY)
@@ -465,8 +505,7 @@ and that the README and the troubleshooting page name exactly these mixers."""
 def mixer_options(name: str) -> tuple[str, ...]:
     """The keyword options the mixer ``name`` accepts (beyond ``d_model``, ``n_heads``)."""
     _check_name(name)
-    params = inspect.signature(_REGISTRY[name]).parameters
-    return tuple(p for p in params if p not in ("d_model", "n_heads"))
+    return _REGISTRY[name].options()
 
 
 def _check_name(name: str) -> None:
@@ -486,6 +525,6 @@ def build_mixer(name: str, d_model: int, n_heads: int, **options) -> MultiHeadMi
         raise ValueError(
             f"mixer {name!r} does not take option(s) {', '.join(unknown)}; its options are: {', '.join(allowed)}"
         )
-    mixer = _REGISTRY[name](d_model, n_heads, **options)
+    mixer = _REGISTRY[name].build(d_model, n_heads, **options)
     mixer.name = name
     return mixer

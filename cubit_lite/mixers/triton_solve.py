@@ -5,10 +5,12 @@ Both systems have one shape (equations page §3.1 and §4.1, ``book/equations.md
     ``M U = Y``,   ``M = diag(s) P + diag(d)``,   ``P = rowsoftmax_mask(ℓ)``,
     ``ℓ_tj = α_t β_j (x_t · z_j)``
 
-* Cubit: ``x = z = r``, ``α``, ``β`` the normalisations and the scale ``g`` of
-  :func:`~cubit_lite.mixers.blocked.reference_factors` (so ``ℓ = a bᵀ`` with
-  ``a = α x``, ``b = β z``), ``s = 1``, ``d = λ_h``; the mask keeps ``j <= t``.
-* DeltaFormer: ``x = z = k``, ``α = 1/√D``, ``β = 1``, ``s = β_t`` (the write
+* Cubit: ``x = z = r``, ``α``, ``β`` the normalisations and the scale ``g``
+  (:func:`~cubit_lite.mixers.logits.reference_scales`; ``a = α x`` and ``b = β z`` are the
+  factors ``ℓ = a bᵀ`` of :func:`~cubit_lite.mixers.logits.reference_factors`), ``s = 1``,
+  ``d = λ_h``; the mask keeps ``j <= t``.
+* DeltaFormer: ``x = k`` (``q`` for the ``"qk"`` u-stage), ``z = k``, ``α = 1/√D``,
+  ``β = 1`` (:func:`~cubit_lite.mixers.logits.deltaformer_scales`), ``s = β_t`` (the write
   strength), ``d = 1``; the mask keeps ``j < t`` (the first row is empty).
 
 Keeping the raw vectors ``x, z`` apart from the scales matters for half-precision
@@ -126,13 +128,13 @@ class TritonConfig:
             tile and warps together; ``warps_grad`` is then not used): Triton's
             autotuner times the candidates of ``_triton_kernels`` (``ROW_LSE_WARPS``,
             ``GRAD_TILES``) on the first call for each shape and keeps the fastest (for
-            heads or values narrower than 64 only the first candidate, the fixed
-            configuration these kernels had before, is used). A
+            heads or values narrower than 64 only the first candidate, a tile of 64
+            and 4 warps, is used). A
             fixed tile with ``warps_grad=None`` gets 4 warps. (Triton's CPU
             interpreter takes no timings: there None means a tile of 64 and 4 warps.)
-            A fixed tile of 64 rows needs more shared memory than an H200 has at head
-            width 128 (Triton says ``OutOfResources``): there use 32, or None, which
-            falls back to 32 by itself. The autotuner's choice comes from timings, so
+            A fixed tile of 64 rows needs more shared memory than a Hopper GPU has at
+            head width 128 (Triton says ``OutOfResources``): there use 32, or None,
+            which falls back to 32 by itself. The autotuner's choice comes from timings, so
             two runs may pick different tiles and round differently: for
             bitwise-repeatable training pass fixed values (e.g. ``grad_block=64,
             warps_grad=4, warps_row_lse=4``; ``grad_block=32`` at head width 128).
@@ -178,8 +180,8 @@ def _check_narrow_launch(config: TritonConfig, head_width: int, value_width: int
     fixed_many_warps = config.grad_block is not None and (config.warps_grad or 4) > 4
     if fixed_many_warps and not all_launches_safe(head_width, value_width):
         raise ValueError(f"warps_grad={config.warps_grad} needs head and value widths of at least {WIDE} "
-                         f"(padded here to {head_width} and {value_width}): on an H200 it stopped with an illegal "
-                         "memory access at narrower heads; use warps_grad=4 (or grad_block=None, chosen per shape)")
+                         f"(padded here to {head_width} and {value_width}): at narrower heads it ends in an illegal "
+                         "memory access on a Hopper GPU; use warps_grad=4 (or grad_block=None, chosen per shape)")
 
 
 def _check_precision(precision: str) -> None:
@@ -315,8 +317,8 @@ def _diagonal_inverses(p_diag: Tensor, s: Tensor, d: Tensor, overwrite: bool) ->
     """``M_ii⁻¹`` for every diagonal block ``(BH, NB, C, C)``, ``M_ii = diag(s_i) P_ii + diag(d_i)``
     (formed in ``p_diag``'s memory if ``overwrite``, when ``P_ii`` is not needed again).
 
-    Batched triangular solves against the identity, in float32 (float64 blocks were
-    tried: no more accurate, and ``T·C`` float64 temporaries raise the peak memory).
+    Batched triangular solves against the identity, in float32 (float64 blocks are no
+    more accurate, and their ``T·C`` float64 temporaries raise the peak memory).
     """
     bh, nb, block, _ = p_diag.shape
     m = p_diag.mul_(s.view(bh, nb, block, 1)) if overwrite else p_diag * s.view(bh, nb, block, 1)
