@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from cubit_lite.memory import available_memory
 
-from cubit_lite.memory import available_memory  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["add_overwrite", "check_memory", "check_out", "device", "integer", "need_cuda", "number"]
 

@@ -31,15 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import cli_checks
 import torch
 
+from cubit_lite.data import CORPUS_MEMORY_FACTOR, machine_memory  # (the limit the trainer applies)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import cli_checks  # noqa: E402
-
-from cubit_lite.data import CORPUS_MEMORY_FACTOR, _machine_memory  # noqa: E402  (the limit the trainer applies)
 
 CHILD = r"""
 import json, resource, sys, time
@@ -92,7 +89,7 @@ def check_sizes(parser: argparse.ArgumentParser, largest: int) -> None:
     if largest > free:
         parser.error(f"--sizes-mb {largest // 2**20} needs {largest / 2**30:,.2f} GiB of disk in {folder}, "
                      f"more than the {free / 2**30:,.2f} GiB free: give smaller sizes (or set TMPDIR to a larger disk)")
-    memory = _machine_memory()
+    memory = machine_memory()
     if memory is not None and CORPUS_MEMORY_FACTOR * largest > memory:
         most = memory // CORPUS_MEMORY_FACTOR // 2**20
         parser.error(f"--sizes-mb {largest // 2**20}: cubit_lite loads a corpus only if {CORPUS_MEMORY_FACTOR} "

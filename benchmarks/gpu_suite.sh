@@ -22,6 +22,9 @@ stages=${*:-tests speed step}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+# The benchmarks import cubit_lite as an installed package; on a machine where it is not
+# installed, this checkout's copy is the one they import.
+python3 -c "import cubit_lite" 2>/dev/null || export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 # cubit-triton: the library's default; cubit-triton-before: the configuration it replaced;
 # precisions: the other tile precisions, for bf16 inputs

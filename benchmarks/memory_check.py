@@ -24,17 +24,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_checks
 import torch
 
+from cubit_lite.memory import forward_memory, training_step_memory
+from cubit_lite.model import CharLM
+from cubit_lite.train import TrainConfig, make_optimizer
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import cli_checks  # noqa: E402
-
-from cubit_lite.memory import forward_memory, training_step_memory  # noqa: E402
-from cubit_lite.model import CharLM  # noqa: E402
-from cubit_lite.train import TrainConfig, make_optimizer  # noqa: E402
 
 VOCAB = 65  # Shakespeare's characters
 MAIN = dict(block_size=256, n_layer=4, n_head=4, d_model=256, batch_size=64, dropout=0.1)

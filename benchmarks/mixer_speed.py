@@ -26,29 +26,26 @@ import math
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cli_checks
 import torch
 import torch.nn.functional as F
+from timing import synchronize, time_once
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-
-from cubit_lite.mixers import (  # noqa: E402
+from cubit_lite.mixers import (
     attention_weights,
     cubit_attention,
     deltaformer_attention,
     llr_attention,
-    triton_solve,  # noqa: E402
+    triton_solve,
 )
-from cubit_lite.results import provenance as run_provenance  # noqa: E402
-from cubit_lite.results import save_json  # noqa: E402
-from cubit_lite.sample import SEED_MAX, SEED_MIN  # noqa: E402
+from cubit_lite.results import provenance as run_provenance
+from cubit_lite.results import save_json
+from cubit_lite.sample import SEED_MAX, SEED_MIN
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import cli_checks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -210,25 +207,6 @@ def make_inputs(batch: int, heads: int, length: int, head_dim: int, dtype, devic
     for tensor in inputs.values():
         tensor.requires_grad_()
     return inputs
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_once(fn: Callable[[], None], device: torch.device) -> float:
-    """Milliseconds of one call (CUDA events on a GPU, a host clock otherwise)."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize(device)
-        return start.elapsed_time(end)
-    begin = time.perf_counter()
-    fn()
-    return 1e3 * (time.perf_counter() - begin)
 
 
 def measure(mixer: str, inputs: Inputs, device: torch.device, warmup: int, repeat: int) -> dict:

@@ -27,21 +27,19 @@ import statistics
 import sys
 from pathlib import Path
 
+import cli_checks
 import torch
+from timing import synchronize, time_once
 from torch.profiler import ProfilerActivity, profile
 
+from cubit_lite.memory import training_memory_bound
+from cubit_lite.mixer_options import parse_mixer_option
+from cubit_lite.mixers import MIXER_NAMES, triton_solve
+from cubit_lite.model import CharLM, ModelConfig
+from cubit_lite.results import provenance, save_json
+from cubit_lite.train import TrainConfig
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import cli_checks  # noqa: E402
-from mixer_speed import synchronize, time_once  # noqa: E402
-
-from cubit_lite.memory import training_memory_bound  # noqa: E402
-from cubit_lite.mixers import MIXER_NAMES, triton_solve  # noqa: E402
-from cubit_lite.model import CharLM, ModelConfig  # noqa: E402
-from cubit_lite.results import provenance, save_json  # noqa: E402
-from cubit_lite.train import TrainConfig, _option  # noqa: E402
 
 MODES = ("eager", "graph", "compile", "compile-graph")
 
@@ -157,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mixers", "--mixer", nargs="+", required=True, choices=MIXER_NAMES)
-    parser.add_argument("--mixer-option", action="append", default=[], type=_option, metavar="NAME=VALUE",
+    parser.add_argument("--mixer-option", action="append", default=[], type=parse_mixer_option, metavar="NAME=VALUE",
                         help="options of every mixer but the transformer")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=["eager"])
     parser.add_argument("--half-precision", choices=triton_solve.PRECISIONS, default=None,

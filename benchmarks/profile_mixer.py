@@ -10,16 +10,11 @@ device time (CUDA) or CPU time, headed by the device, shape and git commit::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
+import cli_checks
+import mixer_speed
 import torch
 from torch.profiler import ProfilerActivity, profile
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import cli_checks  # noqa: E402
-import mixer_speed  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> str:

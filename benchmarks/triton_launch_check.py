@@ -6,14 +6,13 @@ under that :class:`TritonConfig` and compares the output and every gradient with
 float64 reference path (accurate: within :data:`TOLERANCE`, or within 3× the error of
 PyTorch's float32 blocked solve of the same system, as in the tests). Each pair has its
 own process because a kernel that touches memory it should not leaves the whole CUDA
-context broken: the pairs after it would fail for no fault of their own (that is how
-issue 18's GPU test run lost 43 of 52 tests).
+context broken: the pairs after it would fail for no fault of their own.
 
 Configurations are named ``auto`` (the library's :data:`DEFAULT_CONFIG`: the gradient
 tile chosen per shape) or ``g<GB>w<W>`` (gradient tile ``GB`` rows, ``W`` warps,
 ``row_lse`` 4 warps), e.g. ``g64w8``. The solve's own refusal of known-bad launches
-(``triton_solve._check_narrow_launch``) is switched off here: this script is how those
-launches were found bad.
+is switched off here (``triton_solve.launch_check_disabled``): this script measures which
+launches are safe, the rule the refusal applies.
 
     python benchmarks/triton_launch_check.py --configs auto g64w4 g64w8 g32w4 \\
         --shapes 1x2x130x20x5 1x2x130x64x64 --out results/triton_launches_h200.json
@@ -29,15 +28,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cli_checks
 import torch
 
+from cubit_lite.results import provenance, save_json
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-
-from cubit_lite.results import provenance, save_json  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import cli_checks  # noqa: E402
 
 TOLERANCE = 1e-4
 """Relative error (output or any gradient, against float64) that is always accurate enough;
@@ -87,7 +83,6 @@ def check_one(config_name: str, shape: tuple[int, ...]) -> dict:
     """Run one pair in this process; the worst relative error against float64."""
     from cubit_lite.mixers import cubit_attention, triton_solve
 
-    triton_solve._check_narrow_launch = lambda *args: None  # see the module docstring
     b, h, t, d, dv = shape
     gen = torch.Generator().manual_seed(0)
     q, k, r = (torch.randn(b, h, t, d, generator=gen, dtype=torch.float64) for _ in range(3))
@@ -106,7 +101,7 @@ def check_one(config_name: str, shape: tuple[int, ...]) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: only with TRITON_INTERPRET=1 (the tests)
     want = run("reference", torch.float64, "cpu")
     blocked = run("blocked", torch.float32, "cpu")
-    with triton_solve.triton_config(to_config(config_name)):
+    with triton_solve.triton_config(to_config(config_name)), triton_solve.launch_check_disabled():
         got = run("triton", torch.float32, device)
     if device == "cuda":
         torch.cuda.synchronize()

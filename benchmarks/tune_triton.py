@@ -24,17 +24,15 @@ import statistics
 import sys
 from pathlib import Path
 
+import cli_checks
 import torch
+from mixer_speed import DTYPES, MIXERS, input_bytes, make_inputs
+from timing import time_once
+
+from cubit_lite.mixers import triton_solve
+from cubit_lite.results import provenance, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import cli_checks  # noqa: E402
-from mixer_speed import DTYPES, MIXERS, input_bytes, make_inputs, time_once  # noqa: E402
-
-from cubit_lite.mixers import triton_solve  # noqa: E402
-from cubit_lite.results import provenance, save_json  # noqa: E402
 
 HEADS, HEAD_DIM = 8, 64
 """The benchmark's shape (``mixer_speed.py``'s defaults); ``--tokens`` tokens per batch."""

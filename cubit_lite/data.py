@@ -241,7 +241,7 @@ def _file_corpus(path: Path, given) -> Corpus:
                 else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
         raise ValueError(f"{shown!r} is {kind}: a corpus must be a regular UTF-8 text file (save the stream to a "
                          "file first)")
-    size, memory = path.stat().st_size, _machine_memory()
+    size, memory = path.stat().st_size, machine_memory()
     if memory is not None and CORPUS_MEMORY_FACTOR * size > memory:
         raise ValueError(
             f"{shown!r} has {size / 2**30:,.2f} GiB; reading and encoding it needs about {CORPUS_MEMORY_FACTOR} times "
@@ -274,7 +274,7 @@ def _file_corpus(path: Path, given) -> Corpus:
     return corpus
 
 
-def _machine_memory() -> int | None:
+def machine_memory() -> int | None:
     """Bytes of physical memory, or ``None`` where the system does not say."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

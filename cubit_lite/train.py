@@ -74,7 +74,7 @@ from tqdm.auto import tqdm
 from .data import CORPORA, CharTokenizer, Corpus, evaluation_batches, load_corpus, sample_batch
 from .memory import check_memory
 from .metrics_log import append_record, write_log
-from .mixer_options import parse_mixer_option as _option  # benchmarks/profile_lm_step.py imports it by this name
+from .mixer_options import parse_mixer_option
 from .mixers import MIXER_NAMES, MIXER_SUMMARIES, MultiHeadMixer
 from .model import POSITIONS, CharLM
 from .optim import learning_rate, make_optimizer
@@ -472,7 +472,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m cubit_lite.
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "mixer_options":
-            parser.add_argument("--mixer-option", dest="mixer_options", action="append", type=_option, default=[],
+            parser.add_argument("--mixer-option", dest="mixer_options", action="append", type=parse_mixer_option, default=[],
                                 metavar="NAME=VALUE", help="an option of the mixer, e.g. lam=1e-3, learn_lam=false or "
                                 "lrr_bounds=[0.5,2], read by its declared type (repeatable)")
         elif f.name == "out":

@@ -332,3 +332,39 @@ def test_the_corpus_memory_texts_hold_the_characters_they_name(tmp_path, kind, w
     text = data.decode("utf-8")  # whole characters: no character cut at the end
     assert size - 4 < len(data) <= size and max(map(ord, text)) <= widest
     assert kind == "ascii" or chr(widest) in text
+
+
+def test_benchmarks_import_the_installed_package_by_public_names():
+    """No benchmark edits sys.path or reaches for a private name of cubit_lite."""
+    import ast
+
+    problems = []
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        private_modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                if (isinstance(node.value.value, ast.Name) and node.value.value.id == "sys"
+                        and node.value.attr == "path"):
+                    problems.append(f"{path.name}:{node.lineno}: sys.path.{node.attr}")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cubit_lite"):
+                private_modules |= {alias.asname or alias.name for alias in node.names}
+                problems += [f"{path.name}:{node.lineno}: {node.module}.{alias.name}" for alias in node.names
+                             if alias.name.startswith("_")]
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in private_modules):
+                problems.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert not problems, "benchmarks must use cubit_lite as installed, by public names: " + "; ".join(problems)
+
+
+def test_the_launch_check_can_be_switched_off_only_inside_its_block():
+    from cubit_lite.mixers import triton_solve
+
+    config = triton_solve.TritonConfig(grad_block=64, warps_grad=8)
+    with pytest.raises(ValueError, match="warps_grad=8 needs head and value widths of at least"):
+        triton_solve._check_narrow_launch(config, 16, 16)
+    with triton_solve.launch_check_disabled():
+        triton_solve._check_narrow_launch(config, 16, 16)  # let through: the launch check script measures it
+    with pytest.raises(ValueError, match="warps_grad=8"):
+        triton_solve._check_narrow_launch(config, 16, 16)

@@ -354,7 +354,7 @@ def test_a_file_too_large_for_the_machine_is_refused_before_reading_it(tmp_path,
 
     corpus = tmp_path / "big.txt"
     corpus.write_text("abc" * 1000, encoding="utf-8")
-    monkeypatch.setattr(data_module, "_machine_memory", lambda: 10_000)
+    monkeypatch.setattr(data_module, "machine_memory", lambda: 10_000)
     monkeypatch.setattr(data_module.Path, "read_bytes", lambda self: pytest.fail("read the file first"))
     factor = data_module.CORPUS_MEMORY_FACTOR
     message = rf"needs about {factor} times that, more than this machine's .* use a part of the file"
