@@ -472,8 +472,9 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m cubit_lite.
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "mixer_options":
-            parser.add_argument("--mixer-option", dest="mixer_options", action="append", type=parse_mixer_option, default=[],
-                                metavar="NAME=VALUE", help="an option of the mixer, e.g. lam=1e-3, learn_lam=false or "
+            parser.add_argument("--mixer-option", dest="mixer_options", action="append", type=parse_mixer_option,
+                                default=[], metavar="NAME=VALUE",
+                                help="an option of the mixer, e.g. lam=1e-3, learn_lam=false or "
                                 "lrr_bounds=[0.5,2], read by its declared type (repeatable)")
         elif f.name == "out":
             parser.add_argument(flag, required=True, help="folder for config.json, metrics.jsonl and checkpoints")
