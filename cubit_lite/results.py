@@ -15,18 +15,22 @@ and git commit that produced it. A notebook finds it:
 
 It also holds the bookkeeping the chapters do on those files: collecting the runs of
 each configuration from the files that hold them, checking that runs share a recipe,
-and the statistics over seeds (mean ± standard deviation, paired differences and
-their t-intervals).
+the statistics over seeds (mean ± standard deviation, paired differences and their
+t-intervals), reading the speed measurements (mixer benchmarks, training steps, GPU
+profiles), and handing numbers to the prose (:func:`glue_text`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
+import importlib
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -35,18 +39,27 @@ from pathlib import Path
 
 __all__ = [
     "RESULTS_URL",
+    "best_steps",
     "collect_runs",
+    "files_table",
     "format_interval",
+    "glue_text",
     "load_json",
     "mean_std",
     "paired_differences",
+    "profile_kernel_times",
     "provenance",
     "recipe_differences",
+    "relative_time",
     "results_path",
     "same_recipe",
     "save_json",
     "seed_range",
+    "speed_range",
+    "speed_rows",
+    "step_rows",
     "t_interval",
+    "worst_error",
 ]
 
 REPOSITORY_URL = "https://github.com/attention-as-regression/attention-as-regression"
@@ -347,3 +360,223 @@ def seed_range(seeds: Iterable[int]) -> str:
         raise ValueError(f"seeds must be integers; got {seeds!r}")
     consecutive = len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1))
     return f"{seeds[0]}–{seeds[-1]}" if consecutive else ", ".join(map(str, seeds))
+
+
+# ---------------------------------------------------------------------------
+# Speed measurements: mixer benchmarks, whole training steps, GPU profiles
+# (benchmarks/mixer_speed.py, profile_lm_step.py and profile_triton.py; the appendix
+# "Making Cubit fast" reads them)
+
+
+def speed_rows(data: Mapping, mixer: str, dtype: str) -> dict[int, dict]:
+    """The rows of a ``mixer_speed_*.json`` file for one mixer and dtype that ran, by sequence length ``T``.
+
+    Raises:
+        ValueError: the file has no row of that mixer and dtype that ran (the message
+            lists the mixers and dtypes it has).
+    """
+    rows = {row["T"]: row for row in data["rows"]
+            if row["mixer"] == mixer and row["dtype"] == dtype and row["status"] == "ok"}
+    if not rows:
+        have = sorted({(row["mixer"], row["dtype"]) for row in data["rows"]})
+        raise ValueError(f"no row of mixer {mixer!r} in {dtype} ran in this file; it has {have}")
+    return dict(sorted(rows.items()))
+
+
+def speed_range(data: Mapping, mixer: str, dtype: str, key: str = "time_vs_sdpa",
+                lengths: Iterable[int] | None = None) -> tuple[float, float]:
+    """Smallest and largest ``key`` (e.g. ``"time_vs_sdpa"``) of one mixer and dtype over ``lengths``.
+
+    Args:
+        data: a loaded ``mixer_speed_*.json`` file.
+        lengths: the sequence lengths to take; default every length that ran.
+
+    Raises:
+        ValueError: no such rows, a length in ``lengths`` did not run, or a row lacks ``key``.
+    """
+    rows = speed_rows(data, mixer, dtype)
+    lengths = list(rows) if lengths is None else list(lengths)
+    missing = [t for t in lengths if t not in rows]
+    if missing or not lengths:
+        raise ValueError(f"{mixer} in {dtype} ran at T = {list(rows)}; asked for T = {lengths}")
+    if any(key not in rows[t] for t in lengths):
+        raise ValueError(f"the rows of {mixer} have no {key!r}; they have {sorted(rows[lengths[0]])}")
+    values = [float(rows[t][key]) for t in lengths]
+    return min(values), max(values)
+
+
+def relative_time(data: Mapping, mixer: str, baseline: str, dtype: str,
+                  lengths: Iterable[int] | None = None) -> tuple[float, float]:
+    """Smallest and largest ratio of ``mixer``'s forward + backward time to ``baseline``'s, same file, same ``T``.
+
+    Args:
+        data: a loaded ``mixer_speed_*.json`` file in which both mixers ran.
+        lengths: the sequence lengths to compare; default every length at which both ran.
+
+    Raises:
+        ValueError: a mixer did not run, or did not run at one of ``lengths``.
+    """
+    rows, base = speed_rows(data, mixer, dtype), speed_rows(data, baseline, dtype)
+    lengths = [t for t in rows if t in base] if lengths is None else list(lengths)
+    missing = [t for t in lengths if t not in rows or t not in base]
+    if missing or not lengths:
+        raise ValueError(f"{mixer} ran at T = {list(rows)} and {baseline} at T = {list(base)}; asked for T = {lengths}")
+    ratios = [rows[t]["fwd_bwd_ms"] / base[t]["fwd_bwd_ms"] for t in lengths]
+    return min(ratios), max(ratios)
+
+
+def worst_error(data: Mapping, mixer: str, dtype: str, of: str = "output") -> float:
+    """The largest relative error against float64 that a ``mixer_speed_*.json`` file's accuracy checks found.
+
+    Args:
+        of: ``"output"``; ``"gradients"`` (the worst over every input's gradient); or the
+            name of one input (e.g. ``"r"``, Cubit's references) for its gradient alone.
+
+    Returns:
+        the maximum over the sequence lengths checked.
+
+    Raises:
+        ValueError: no accuracy check of that mixer and dtype, or no gradient named ``of``.
+    """
+    checks = [a for a in data.get("accuracy", []) if a["mixer"] == mixer and a["dtype"] == dtype]
+    if not checks:
+        raise ValueError(f"no accuracy check of {mixer} in {dtype} in this file")
+    if of == "output":
+        return max(float(a["relative_error_vs_float64"]) for a in checks)
+    grads = [a["grad_relative_error_vs_float64"] for a in checks]
+    if of == "gradients":
+        return max(float(v) for g in grads for v in g.values())
+    if any(of not in g for g in grads):
+        raise ValueError(f"{of!r} is not 'output', 'gradients' or an input of {mixer}; "
+                         f"its inputs are {sorted(grads[0])}")
+    return max(float(g[of]) for g in grads)
+
+
+def step_rows(data: Mapping) -> dict[tuple[str, str], dict]:
+    """The rows of a ``lm_step_*.json`` file (``benchmarks/profile_lm_step.py``) that ran, keyed ``(mixer, mode)``."""
+    return {(row["mixer"], row["mode"]): row for row in data["rows"] if row["status"] == "ok"}
+
+
+def best_steps(data: Mapping) -> dict[str, dict]:
+    """From a ``lm_step_*.json`` file (``benchmarks/profile_lm_step.py``): each mixer's fastest mode.
+
+    Returns:
+        ``{mixer: row}``, the row whose median ``step_ms`` is smallest among that mixer's
+        modes that ran (``eager``, ``graph``, ``compile-graph``), in the file's order of mixers.
+
+    Raises:
+        ValueError: no row ran.
+    """
+    best: dict[str, dict] = {}
+    for row in data["rows"]:
+        if row["status"] == "ok" and (row["mixer"] not in best or row["step_ms"] < best[row["mixer"]]["step_ms"]):
+            best[row["mixer"]] = row
+    if not best:
+        raise ValueError("no row of this lm_step file ran (every status is not 'ok')")
+    return best
+
+
+def _milliseconds(text: str) -> float:
+    """``"1.031ms"``, ``"749.693us"`` or ``"2.1s"`` (a torch profiler time) in milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"not a profiler time (a number with us, ms or s): {text!r}")
+    return float(match.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[match.group(2)]
+
+
+def profile_kernel_times(
+    name: str, kernels: Mapping[str, str], passes: int = 3, rest: str | None = None
+) -> tuple[dict[str, float], float]:
+    """GPU time per pass of each group of kernels in a profile (``results/profile_*.txt``).
+
+    The file is a torch profiler table (``benchmarks/profile_triton.py``) of ``passes``
+    forward + backward passes. A row whose name starts with a key of ``kernels`` (or with
+    ``"void "`` and that key) adds its *Self CUDA* time to the group ``kernels[key]``; several
+    keys may name one group. With ``rest``, the GPU time of every other row goes to a
+    group of that name, so that the groups add up to the total.
+
+    Returns:
+        ``({group: ms per pass}, total GPU ms per pass)``; a group with no row is left out.
+
+    Raises:
+        ValueError: the file has no ``Self CUDA time total`` line, or ``passes`` is not a
+            positive integer.
+    """
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"passes must be a positive integer (the passes the profile covers); got {passes!r}")
+    text = results_path(name).read_text(encoding="utf-8")
+    total = re.search(r"Self CUDA time total: (\S+)", text)
+    if total is None:
+        raise ValueError(f"results/{name} is not a torch profiler table: no 'Self CUDA time total' line")
+    times: dict[str, float] = {}
+    for line in text.splitlines():
+        fields = re.split(r"\s{2,}", line.strip())
+        if len(fields) != 11:  # name and the ten columns of the table
+            continue
+        for key, group in kernels.items():
+            if fields[0].startswith((key, "void " + key)):
+                times[group] = times.get(group, 0.0) + _milliseconds(fields[6]) / passes  # "Self CUDA"
+                break
+    total_ms = _milliseconds(total.group(1)) / passes
+    if rest is not None:
+        times[rest] = total_ms - sum(times.values())
+    return times, total_ms
+
+
+def files_table(names: Sequence[str], caption: str | None = None):
+    """A table of results files, one row each: its name, device, torch, commit and day of creation.
+
+    The command that made each file stays with it (a JSON file's ``command``; for the
+    profile tables, ``results/README.md``), not in the page. A profile table (``.txt``)
+    names its device, torch and commit in its first line and no day (shown as "—"). A
+    name may break after an underscore, a day never at its hyphens.
+
+    Returns:
+        a :class:`cubit_lite.tables.Table`.
+
+    Raises:
+        ValueError: a text file whose first line does not start ``"<device>, torch <version>, git <commit>"``.
+    """
+    from .tables import Html, commit_html, html_table
+
+    rows = []
+    for name in names:
+        if name.endswith(".json"):
+            data = load_json(name)
+            device, torch_version, commit, day = (data["device"], data["torch"], data["git_commit"],
+                                                  data["created_utc"][:10])
+        else:
+            first = results_path(name).read_text(encoding="utf-8").partition("\n")[0]
+            match = re.match(r"([^,]+), torch (\S+), git ([0-9a-f]{7,40})", first)
+            if match is None:
+                raise ValueError(f"results/{name} does not start with '<device>, torch <version>, git <commit>': "
+                                 f"{first[:80]!r}")
+            (device, torch_version, commit), day = match.groups(), "—"
+        name_html = Html("<code>" + html.escape(name).replace("_", "_<wbr>") + "</code>")  # breaks after a _
+        rows.append([name_html, device, torch_version, commit_html(commit), day.replace("-", "\u2011")])
+    return html_table(["file", "device", "torch", "commit", "made on"], rows, caption=caption,
+                      style="font-size: 0.85em")
+
+
+def glue_text(**values: object) -> None:
+    """Hand values to the page's prose as text: ``{glue:text}`name``` in a markdown cell.
+
+    On the built site each value appears where the prose names it (myst-nb's ``glue``,
+    not displayed in the cell). Where myst-nb is not installed (Colab, a plain Jupyter)
+    the values are printed instead, one ``name = value`` a line, so the reader sees them.
+    Give each value formatted as it should read (a string such as ``"3.2"``).
+
+    Raises:
+        TypeError: a value is not a string or a number.
+    """
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise TypeError(f"glue_text takes text or numbers formatted as text; {name} is {type(value).__name__}")
+    try:
+        glue = importlib.import_module("myst_nb").glue  # the build's tool, not the library's dependency
+    except ImportError:
+        for name, value in values.items():
+            print(f"{name} = {value}")
+        return
+    for name, value in values.items():
+        glue(name, str(value), display=False)

@@ -14,7 +14,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["Html", "Table", "code", "commit_html", "html_table"]
+__all__ = ["Html", "Table", "code", "commit_html", "html_table", "split_table"]
 
 
 class Html(str):
@@ -141,3 +141,45 @@ def html_table(header: Sequence[object], rows: Iterable[Sequence[object]], capti
             + "</tbody></table>")
     return Table(data, [_visible_text(c) for c in head_html], [[_visible_text(c) for c in row] for row in body_html],
                  _visible_text(cap_html) if cap_html else None)
+
+
+def split_table(header: Sequence[object], rows: Iterable[Sequence[object]], groups: Sequence[Sequence[int]],
+                captions: Sequence[object], *, keys: int = 0, style: str | None = None) -> list[Table]:
+    """One table too wide for the page as several narrower ones, each repeating the key columns.
+
+    Table ``n`` shows the first ``keys`` columns (what identifies a row, e.g. model, layer
+    and head), then the columns listed in ``groups[n]``, under ``captions[n]``. Every
+    column after the keys belongs to exactly one group, so no column is lost.
+
+    Args:
+        header, rows: the whole table, as for :func:`html_table`.
+        groups: for each table, the indices (into ``header``) of its own columns.
+        captions: one caption per table.
+        keys: how many leading columns every table repeats.
+        style: CSS for every table element, as for :func:`html_table`.
+
+    Returns:
+        one :class:`Table` per group.
+
+    Raises:
+        ValueError: ``keys`` is out of range, the number of captions differs from the
+            number of groups, the groups do not cover every non-key column exactly once,
+            or a row does not have one cell per column.
+    """
+    if isinstance(keys, bool) or not isinstance(keys, int) or not 0 <= keys < len(header):
+        raise ValueError(f"keys must be an integer from 0 to {len(header) - 1} (the leading columns to repeat); "
+                         f"got {keys!r}")
+    if isinstance(captions, str) or len(captions) != len(groups) or not groups:
+        raise ValueError(f"give one caption per group: {len(groups)} group(s), "
+                         f"{'one string' if isinstance(captions, str) else len(captions)} caption(s)")
+    listed = sorted(index for group in groups for index in group)
+    if listed != list(range(keys, len(header))):
+        raise ValueError(f"the groups must hold every column from {keys} to {len(header) - 1} exactly once; "
+                         f"they hold {listed}")
+    rows = list(rows)
+    for number, row in enumerate(rows):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or len(row) != len(header):
+            raise ValueError(f"row {number} must be a list of {len(header)} cells, one per column: {row!r}")
+    columns = [list(range(keys)) + list(group) for group in groups]
+    return [html_table([header[i] for i in cols], [[row[i] for i in cols] for row in rows], caption, style=style)
+            for cols, caption in zip(columns, captions, strict=True)]

@@ -657,3 +657,90 @@ def test_figure_text_is_not_shrunk_below_the_minimum(visit, site, book_build, pa
     assert not shrunk, (
         f"figures scaled down below their natural size (content width {CONTENT_WIDTH_PX} px):\n" + "\n".join(shrunk)
     )
+
+
+# --------------------------------------------------------------------------- #
+# Tables and cell outputs fit the text column
+# --------------------------------------------------------------------------- #
+# With everything folded opened (code cells, dropdown solutions, <details>): every table of
+# the article (cell outputs and the text's own) and every cell output, with what it holds.
+# A box "does not fit" when it scrolls sideways or its content spills out of it
+# (scrollWidth > clientWidth + 1), or when its right edge lies past the text column's
+# (the article's content box). For a table, the box is each ancestor up to the article:
+# a table that fits nowhere would scroll in its wrapper (book.css lets a table output scroll).
+WIDE_TABLES_AND_OUTPUTS = r"""() => {
+  for (const d of document.querySelectorAll('details')) d.open = true;
+  for (const t of document.querySelectorAll('.toggle-hidden')) t.classList.remove('toggle-hidden');
+  const article = document.querySelector('.bd-article');
+  const a = getComputedStyle(article), frame = article.getBoundingClientRect();
+  const right = frame.left + article.clientLeft + article.clientWidth - parseFloat(a.paddingRight);
+  const describe = (el, what, why) => ({what, why,
+    text: el.textContent.replace(/\s+/g, ' ').trim().slice(0, 90)});
+  const misfits = [];
+  let checked = 0;
+  const check = (el, what) => {
+    if (!el.checkVisibility()) return;
+    checked += 1;
+    const box = el.getBoundingClientRect();
+    if (el.scrollWidth > el.clientWidth + 1)
+      misfits.push(describe(el, what, `${el.scrollWidth} px of content in a box ${el.clientWidth} px wide`));
+    else if (box.right > right + 1)
+      misfits.push(describe(el, what, `its right edge is ${Math.round(box.right - right)} px past the text column`));
+  };
+  for (const table of article.querySelectorAll('table')) {
+    if (!table.checkVisibility()) continue;
+    const box = table.getBoundingClientRect();
+    checked += 1;
+    if (box.right > right + 1) {
+      misfits.push(describe(table, 'table', `${Math.round(box.width)} px wide, its right edge ` +
+                            `${Math.round(box.right - right)} px past the text column`));
+      continue;
+    }
+    for (let el = table.parentElement; el && el !== article; el = el.parentElement) {
+      if (el.scrollWidth > el.clientWidth + 1) {
+        misfits.push(describe(table, 'table', `scrolls in its box: ${el.scrollWidth} px in ${el.clientWidth} px`));
+        break;
+      }
+    }
+  }
+  for (const output of article.querySelectorAll('div.cell_output')) {
+    check(output, 'cell output');
+    for (const child of output.querySelectorAll(':scope > div.output, :scope > div.output > *')) {
+      check(child, 'output ' + (child.className || child.tagName.toLowerCase()));
+    }
+  }
+  return {checked, misfits, column: Math.round(right - frame.left)};
+}"""
+
+
+def _wide_tables_and_outputs(browser, site, page_name: str) -> dict:
+    """Open one page in a 1280 × 900 window (light, no network), wait for MathJax and the widgets, measure."""
+    context = browser.new_context(color_scheme="light", viewport={"width": 1280, "height": 900},
+                                  service_workers="block")
+    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(site.url) else r.abort())
+    page = context.new_page()
+    try:
+        _open(page, site.url + page_name + ".html")
+        page.evaluate(WAIT_FOR_MATHJAX)
+        try:
+            page.wait_for_function(WIDGETS_RENDERED, timeout=30_000)
+        except Exception:  # noqa: BLE001 - reported by test_widgets_render_as_widgets
+            pass
+        return page.evaluate(WIDE_TABLES_AND_OUTPUTS)
+    finally:
+        page.close()
+        context.close()
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_tables_and_outputs_fit_the_text_column(browser, site, page_name):
+    """At 1280 px no table and no cell output is wider than the text column, or scrolls sideways.
+
+    A table a reader must scroll hides the columns the prose cites; a wide table is split
+    or narrowed instead (``cubit_lite.tables.split_table``). Folded code, dropdown solutions
+    and ``<details>`` are opened first, so that what they hold is measured too.
+    """
+    found = _wide_tables_and_outputs(browser, site, page_name)
+    misfits = [f"{m['what']}: {m['why']}: {m['text']!r}" for m in found["misfits"]]
+    assert not misfits, (f"{len(misfits)} of {found['checked']} tables and outputs do not fit the "
+                         f"{found['column']} px text column:\n" + "\n".join(misfits))
