@@ -54,6 +54,9 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+from colab_launch import CLONE_ONLY  # noqa: E402  (notebook pages that are no chapter to work through)
+
 ZIP_NAME = "student-edition.zip"  # its name in the built site (the teaching page links it)
 ZIP_FOLDER = "attention-as-regression-student"  # the folder inside the zip
 INTRO_CELL_ID = "student-edition-note"
@@ -333,7 +336,8 @@ def student_notebook(source: Path, root: Path = ROOT) -> tuple[nbformat.Notebook
 
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
-    """Every notebook listed in ``_toc.yml`` (root, parts, chapters and sections), in toc order."""
+    """Every notebook listed in ``_toc.yml`` (root, parts, chapters and sections), in toc order, but the pages
+    of ``CLONE_ONLY`` (``_ext/colab_launch.py``), which have no exercises and run only in a clone."""
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     files: list[str] = []
 
@@ -349,6 +353,8 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
     walk(toc)
     paths = []
     for name in files:
+        if name.removesuffix(".ipynb") in CLONE_ONLY:
+            continue
         path = root / name
         path = path if path.suffix == ".ipynb" else path.with_name(path.name + ".ipynb")
         if path.is_file() and path not in paths:
@@ -371,18 +377,42 @@ Made with: python scripts/student_edition.py
 """
 
 
-def write_zip(zip_path: Path, notebooks: dict[str, nbformat.NotebookNode], root: Path = ROOT) -> Path:
-    """A zip of the student notebooks and a README, byte-for-byte the same for the same notebooks."""
+LOCAL_IMAGE = re.compile(r"(?:```\{figure\}\s+|!\[[^\]]*\]\(|src=\")(figures/[\w./-]+)")
+"""A drawn figure a notebook's Markdown shows from the book's folder (``figures/NAME.svg``)."""
+
+
+def local_images(notebooks: dict[str, nbformat.NotebookNode], folder: Path) -> dict[str, bytes]:
+    """The files under ``folder`` that the notebooks' Markdown shows, by relative path, sorted.
+
+    Raises :class:`FileNotFoundError` for an image a notebook names that is not there.
+    """
+    found: dict[str, bytes] = {}
+    for name, nb in notebooks.items():
+        for cell in nb.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for relative in LOCAL_IMAGE.findall(cell.source):
+                path = folder / relative
+                if not path.is_file():
+                    raise FileNotFoundError(f"{name} shows {relative}, which is not in {folder}")
+                found[relative] = path.read_bytes()
+    return dict(sorted(found.items()))
+
+
+def write_zip(zip_path: Path, notebooks: dict[str, nbformat.NotebookNode], root: Path = ROOT,
+              images: dict[str, bytes] | None = None) -> Path:
+    """A zip of the student notebooks, the figures they show and a README: the same bytes for the same notebooks."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    entries = {"README.txt": README.format(url=repository(root)[0] or "see the book's website")}
+    entries: dict[str, str | bytes] = {"README.txt": README.format(url=repository(root)[0] or "see the book's website")}
     entries.update({name: nbformat.writes(nb) + "\n" for name, nb in sorted(notebooks.items())})
+    entries.update(images or {})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in entries.items():
             info = zipfile.ZipInfo(f"{ZIP_FOLDER}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, text.encode("utf-8"))
+            archive.writestr(info, text.encode("utf-8") if isinstance(text, str) else text)
     partial = zip_path.with_name(zip_path.name + ".part")
     partial.write_bytes(buffer.getvalue())
     partial.replace(zip_path)
@@ -409,6 +439,7 @@ def build(sources: list[Path], out: Path | None, zip_path: Path | None, root: Pa
             raise FileNotFoundError(f"no notebook at {source}")
         made[source.name], report = student_notebook(source, root)
         reports.append(report)
+    images = local_images(made, sources[0].parent) if sources else {}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("*.ipynb"):  # stale copies from an earlier run (a chapter renamed)
@@ -417,9 +448,13 @@ def build(sources: list[Path], out: Path | None, zip_path: Path | None, root: Pa
         for (name, nb), report in zip(made.items(), reports, strict=True):
             nbformat.write(nb, out / name)
             log(f"wrote {_shown(out / name)}: {report.line()}")
+        for relative, data in images.items():
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            (out / relative).write_bytes(data)
     if zip_path is not None:
-        write_zip(zip_path, made, root)
-        log(f"wrote {_shown(zip_path)}: {len(made)} notebook{'s' if len(made) != 1 else ''} and a README")
+        write_zip(zip_path, made, root, images)
+        log(f"wrote {_shown(zip_path)}: {len(made)} notebook{'s' if len(made) != 1 else ''}, "
+            f"{len(images)} figure{'s' if len(images) != 1 else ''} and a README")
     return reports
 
 

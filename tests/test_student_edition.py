@@ -30,10 +30,12 @@ _spec.loader.exec_module(student_edition)
 
 
 def toc_notebooks() -> list[Path]:
-    """Every ``.ipynb`` named anywhere in ``_toc.yml`` (root, parts, chapters, sections)."""
+    """Every ``.ipynb`` named anywhere in ``_toc.yml`` (root, parts, chapters, sections), but the pages that
+    run only in a clone (``CLONE_ONLY`` of ``_ext/colab_launch.py``: no exercises, no edition)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     files = [toc["root"]] + re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    return [ROOT / f"{f}.ipynb" for f in dict.fromkeys(files) if (ROOT / f"{f}.ipynb").is_file()]
+    return [ROOT / f"{f}.ipynb" for f in dict.fromkeys(files)
+            if (ROOT / f"{f}.ipynb").is_file() and f not in student_edition.CLONE_ONLY]
 
 
 NOTEBOOKS = toc_notebooks()
@@ -403,3 +405,24 @@ def test_student_edition_of_chapter_1_executes(tmp_path, monkeypatch):
     assert code and all(c.execution_count for c in code)
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+def test_the_zip_and_the_folder_hold_the_drawn_figures_the_notebooks_show(tmp_path):
+    """A chapter that shows figures/NAME.svg works from the unpacked zip: the figure is beside it."""
+    chapter = ROOT / "book" / "02_kernel_ridge.ipynb"
+    shown = set(student_edition.LOCAL_IMAGE.findall(chapter.read_text(encoding="utf-8").replace('\\"', '"')))
+    assert shown, "chapter 2 shows a drawn figure"
+    zip_path, out = tmp_path / "s.zip", tmp_path / "student"
+    student_edition.build([chapter], out, zip_path, log=lambda *_: None)
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+        for relative in shown:
+            entry = next(name for name in names if name.endswith("/" + relative))
+            assert archive.read(entry) == (ROOT / "book" / relative).read_bytes()
+            assert (out / relative).read_bytes() == (ROOT / "book" / relative).read_bytes()
+
+
+def test_a_figure_the_notebook_shows_but_the_book_lacks_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("```{figure} figures/missing.svg\n```")])
+    with pytest.raises(FileNotFoundError, match="shows figures/missing.svg, which is not in"):
+        student_edition.local_images({"x.ipynb": nb}, tmp_path)
