@@ -12,7 +12,7 @@ later priority) and points the button there:
 ``BOOK_GIT_REF`` when set: ``scripts/release.py`` sets it to the edition's tag, so the
 site of a tagged edition opens that edition's notebooks. A notebook page without a Colab
 edition is a build warning (an error in the strict build), naming the command that
-writes it.
+writes it, except the pages of :data:`CLONE_ONLY`, whose launch menu is removed.
 
 Registered in ``_config.yml`` under ``sphinx.local_extensions``.
 """
@@ -25,6 +25,13 @@ from pathlib import Path
 from sphinx.util import logging
 
 FOLDER = "colab"  # scripts/colab_edition.py writes here
+CLONE_ONLY = {
+    "book/troubleshooting": "it runs the repository's own scripts (experiments/run_lm.py, _ext/offline_assets.py), "
+    "which a Colab runtime, where cubit_lite is installed by pip, does not have",
+}
+"""Notebook pages that run only in a clone of the repository, and why: read on the site (where they are
+executed), never opened elsewhere. They have no launch button, no Colab edition
+(``scripts/colab_edition.py``) and no student edition (``scripts/student_edition.py``)."""
 REF_VARIABLE = "BOOK_GIT_REF"
 LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +61,12 @@ def colab_buttons(context: dict) -> list[dict]:
 
 
 def point_at_colab_edition(app, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """``html-page-context``: rewrite the Colab button of a notebook page to open its Colab edition."""
+    """``html-page-context``: rewrite the Colab button of a notebook page to open its Colab edition
+    (remove the launch menu of a page of :data:`CLONE_ONLY`)."""
+    if pagename in CLONE_ONLY:
+        context["header_buttons"] = [group for group in context.get("header_buttons", [])
+                                     if group.get("label") != "launch-buttons"]
+        return
     buttons = colab_buttons(context)
     if not buttons:
         return

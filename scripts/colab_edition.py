@@ -57,6 +57,9 @@ from book_labels import (
     read_book,
 )
 
+sys.path.insert(0, str(ROOT / "_ext"))
+from colab_launch import CLONE_ONLY  # noqa: E402  (notebook pages without a Colab edition)
+
 FOLDER = "colab"  # the edition's folder in the repository; _ext/colab_launch.py opens NAME.ipynb in it
 ROLE = re.compile(r"\{(?P<role>[\w:.-]+)\}`(?P<content>[^`]*)`")
 EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
@@ -514,7 +517,8 @@ run it again (the tests fail while this folder differs from what the script writ
 
 
 def write_edition(out: Path, root: Path = ROOT) -> list[Path]:
-    """Write the Colab edition of every notebook page into ``out``; returns the files written.
+    """Write the Colab edition of every notebook page (but those of ``CLONE_ONLY``) into ``out``; returns the
+    files written.
 
     Files in ``out`` that the edition does not contain are removed, so a renamed chapter
     leaves no stale copy behind.
@@ -526,7 +530,7 @@ def write_edition(out: Path, root: Path = ROOT) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {out / "README.md": README.format(site=site.url)}
     for page in book.pages:
-        if page.path.suffix == ".ipynb":
+        if page.path.suffix == ".ipynb" and page.doc not in CLONE_ONLY:
             files[out / page.path.name] = notebook_json(convert_notebook(page, book, bib, site, root))
     for old in out.iterdir():
         if old.is_file() and old not in files:

@@ -46,7 +46,9 @@ version_footer = _load_extension("version_footer")
 
 
 def toc_notebooks() -> list[Path]:
-    return [page.path for page in book_labels.toc_pages(ROOT) if page.path.suffix == ".ipynb"]
+    """The notebooks of the toc that have a Colab edition: all but the pages that run only in a clone."""
+    return [page.path for page in book_labels.toc_pages(ROOT)
+            if page.path.suffix == ".ipynb" and page.doc not in colab_launch.CLONE_ONLY]
 
 
 def cells(path: Path) -> list[dict]:

@@ -46,17 +46,6 @@ def test_the_readme_names_exactly_the_mixers():
     assert tuple(re.findall(r"`([a-z-]+)`", sentence.group(1))) == MIXER_NAMES
 
 
-def test_the_troubleshooting_page_shows_the_real_unknown_mixer_messages(capsys):
-    page = (ROOT / "book" / "troubleshooting.md").read_text(encoding="utf-8")
-    with pytest.raises(SystemExit):
-        train.parse_args(["--out", "x", "--mixer", "gpt"])
-    argparse_line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert argparse_line in page
-    with pytest.raises(ValueError) as err:
-        build_mixer("gpt", 16, 2)
-    assert f"ValueError: {err.value}" in page
-
-
 def test_the_command_line_help_lists_every_mixer_and_corpus(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
