@@ -7,7 +7,7 @@ character distribution), and a fresh Python process runs
 process reports its peak resident memory (``ru_maxrss``) minus its resident memory
 after the imports, and the wall time of the load::
 
-    python benchmarks/corpus_memory.py --sizes-mb 16 64 256 1024 --out results/corpus_memory.json
+    python benchmarks/corpus_memory.py --sizes-mb 16 64 256 1024 --out results/troubleshooting/corpus_memory.json
 
 The texts (``--texts``, :data:`TEXTS`) differ only in the corpus's one non-ASCII
 character, the em dash, and so in the bytes a character Python holds the text at:

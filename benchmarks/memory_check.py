@@ -6,7 +6,7 @@ make its moments, then one training step (or one evaluation forward pass) — an
 records ``torch.cuda.max_memory_allocated()``. Everything runs in float32 with Cubit's
 reference solve: what ``precision="auto"`` and ``implementation="auto"`` pick on a T4.
 
-    python benchmarks/memory_check.py --out results/memory_check_h200.json
+    python benchmarks/memory_check.py --out results/ch07/memory_check_h200.json
 
 The cases: chapter 7's live run on a GPU (the main comparison's shape: 4 layers,
 4 heads, width 256, batch 64 of 256 characters, dropout 0.1) for the Transformer and

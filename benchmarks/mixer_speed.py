@@ -11,7 +11,7 @@ git commit, so that the book can plot it with its provenance.
 
 Run on a GPU (the book's numbers come from one NVIDIA H100)::
 
-    python benchmarks/mixer_speed.py --out results/mixer_speed_h100.json
+    python benchmarks/mixer_speed.py --out results/appendix_fast/mixer_speed_h100.json
 
 A quick CPU smoke run (what the test suite does)::
 

@@ -17,7 +17,7 @@ of three eager-mode steps, or three replays), and prints the profile table of th
 mode. With ``--out`` the rows go to a JSON file with their provenance.
 
     python benchmarks/profile_lm_step.py --mixers transformer cubit --modes eager graph \\
-        --block-size 1024 --batch-size 16 --out results/lm_step_T1024_h200.json
+        --block-size 1024 --batch-size 16 --out results/appendix_fast/lm_step_4x256_T1024_h200.json
 """
 
 from __future__ import annotations

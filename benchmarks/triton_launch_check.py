@@ -15,7 +15,7 @@ is switched off here (``triton_solve.launch_check_disabled``): this script measu
 launches are safe, the rule the refusal applies.
 
     python benchmarks/triton_launch_check.py --configs auto g64w4 g64w8 g32w4 \\
-        --shapes 1x2x130x20x5 1x2x130x64x64 --out results/triton_launches_h200.json
+        --shapes 1x2x130x20x5 1x2x130x64x64 --out results/appendix_fast/triton_launches_h200.json
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ float32 and bfloat16 inputs. A knob keeps the best value found before the next o
 tried. The JSON lists every configuration measured; it changes nothing in the library —
 its defaults are set by hand from it.
 
-    python benchmarks/tune_triton.py --lengths 1024 4096 --out results/tune_triton_h200.json
+    python benchmarks/tune_triton.py --lengths 1024 4096 --out results/appendix_fast/tune_triton_h200.json
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ CORPUS_MEMORY_FACTOR = 6
 
 Loading a file for training holds at most two of: the bytes read, the decoded text (one
 byte a character for ASCII, two or four for wider characters), the one-byte token ids;
-``benchmarks/corpus_memory.py`` measures the peak (``results/corpus_memory.json``). Text
+``benchmarks/corpus_memory.py`` measures the peak (``results/troubleshooting/corpus_memory.json``). Text
 with characters beyond the Basic Multilingual Plane (emoji) peaks highest, a little
 over 5 times the file's size (``python benchmarks/corpus_memory.py --texts beyond-bmp``)."""
 

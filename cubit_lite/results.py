@@ -80,22 +80,33 @@ def _candidates() -> list[Path]:
     return folders
 
 
+def _check_name(name: object) -> None:
+    """Refuse a results name that is not a relative path of plain parts, such as ``"ch07/lm_main_s0.json"``."""
+    parts = name.split("/") if isinstance(name, str) else []
+    if not parts or any(not part or part.startswith(".") or "\\" in part for part in parts):
+        raise ValueError("name must be a file inside results/, its folders separated by '/', no part empty or "
+                         f"starting with '.', e.g. 'appendix_fast/mixer_speed_h100.json'; got {name!r}")
+
+
 def results_path(name: str, *, download: bool = True) -> Path:
-    """The local path of the results file ``name`` (e.g. ``"mixer_speed_h100.json"``).
+    """The local path of the results file ``name``, relative to ``results/`` (e.g. ``"ch07/lm_main_s0.json"``).
+
+    Files live in the folder of the page that reads them (``results/README.md`` lists
+    them all); ``name`` names the folder too, with ``/`` between the parts.
 
     Raises:
-        ValueError: ``name`` is not a plain file name.
+        ValueError: ``name`` is not a relative path of plain parts (empty, absolute, a
+            part that is empty or starts with ``.``, or a backslash).
         FileNotFoundError: no local copy and (with ``download=True``) the download failed.
     """
-    if not name or Path(name).name != name or name.startswith("."):
-        raise ValueError(f"name must be a plain file name inside results/, e.g. 'mixer_speed_h100.json'; got {name!r}")
+    _check_name(name)
     for folder in _candidates():
         if (folder / name).is_file():
             return folder / name
     if not download:
         raise FileNotFoundError(f"results/{name} not found locally (looked in {', '.join(map(str, _candidates()))})")
-    CACHE.mkdir(parents=True, exist_ok=True)
     target = CACHE / name
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(RESULTS_URL + name, timeout=60) as response:  # noqa: S310 (fixed https URL)
             data = response.read()
@@ -487,7 +498,7 @@ def _milliseconds(text: str) -> float:
 def profile_kernel_times(
     name: str, kernels: Mapping[str, str], passes: int = 3, rest: str | None = None
 ) -> tuple[dict[str, float], float]:
-    """GPU time per pass of each group of kernels in a profile (``results/profile_*.txt``).
+    """GPU time per pass of each group of kernels in a profile (``results/appendix_fast/profile_*.txt``).
 
     The file is a torch profiler table (``benchmarks/profile_triton.py``) of ``passes``
     forward + backward passes. A row whose name starts with a key of ``kernels`` (or with
@@ -529,7 +540,7 @@ def files_table(names: Sequence[str], caption: str | None = None):
     The command that made each file stays with it (a JSON file's ``command``; for the
     profile tables, ``results/README.md``), not in the page. A profile table (``.txt``)
     names its device, torch and commit in its first line and no day (shown as "—"). A
-    name may break after an underscore, a day never at its hyphens.
+    name may break after an underscore or a slash, a day never at its hyphens.
 
     Returns:
         a :class:`cubit_lite.tables.Table`.
@@ -552,7 +563,8 @@ def files_table(names: Sequence[str], caption: str | None = None):
                 raise ValueError(f"results/{name} does not start with '<device>, torch <version>, git <commit>': "
                                  f"{first[:80]!r}")
             (device, torch_version, commit), day = match.groups(), "—"
-        name_html = Html("<code>" + html.escape(name).replace("_", "_<wbr>") + "</code>")  # breaks after a _
+        breaks = html.escape(name).replace("_", "_<wbr>").replace("/", "/<wbr>")  # may break after _ and /
+        name_html = Html(f"<code>{breaks}</code>")
         rows.append([name_html, device, torch_version, commit_html(commit), day.replace("-", "\u2011")])
     return html_table(["file", "device", "torch", "commit", "made on"], rows, caption=caption,
                       style="font-size: 0.85em")

@@ -42,7 +42,8 @@ def test_mixer_speed_rejects_lengths_longer_than_the_batch(tmp_path):
     assert done.returncode == 2 and "every length must be between 1 and --tokens (32)" in done.stderr
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "results").glob("mixer_speed*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "results").glob("*/mixer_speed*.json")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_committed_speed_results_carry_their_provenance(path):
     result = json.loads(path.read_text())
     assert result["device"] and result["torch"] and len(result["git_commit"]) == 40

@@ -201,8 +201,8 @@ def test_cubit_chapters_prove_their_propositions(book_build):
 
 @pytest.mark.book
 def test_the_speed_appendix_shows_the_committed_speed_results(book_build):
-    """The appendix's speed table comes from results/mixer_speed_h100.json, provenance included."""
-    result = json.loads((ROOT / "results" / "mixer_speed_h100.json").read_text(encoding="utf-8"))
+    """The appendix's speed table comes from results/appendix_fast/mixer_speed_h100.json, provenance included."""
+    result = json.loads((ROOT / "results" / "appendix_fast" / "mixer_speed_h100.json").read_text(encoding="utf-8"))
     html = (book_build / "html" / "book" / "making_cubit_fast.html").read_text(encoding="utf-8")
     assert result["device"] in html and result["git_commit"][:7] in html
     assert "<table" in html
@@ -258,7 +258,7 @@ def test_training_chapter_asks_colab_for_a_gpu():
 @pytest.mark.book
 def test_training_chapter_reports_the_committed_runs(book_build):
     html = (book_build / "html" / "book" / "07_training_a_char_lm.html").read_text(encoding="utf-8")
-    main = json.loads((ROOT / "results" / "lm_main_s0.json").read_text(encoding="utf-8"))
+    main = json.loads((ROOT / "results" / "ch07" / "lm_main_s0.json").read_text(encoding="utf-8"))
     assert main["git_commit"][:7] in html and "nanoGPT" in html
 
 

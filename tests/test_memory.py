@@ -23,7 +23,7 @@ from cubit_lite.model import CharLM
 from cubit_lite.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_CHECK = ROOT / "results" / "memory_check_h200.json"
+GPU_CHECK = ROOT / "results" / "ch07" / "memory_check_h200.json"
 TINY = dict(block_size=32, n_layer=2, n_head=2, d_model=32, batch_size=4)
 
 

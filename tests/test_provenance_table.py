@@ -68,9 +68,11 @@ def test_every_fact_of_every_file_is_kept(table):
     page, files = table
     rows = re.findall(r"<tr>(.*?)</tr>", re.search(r"<tbody>(.*)</tbody>", page, re.S).group(1), re.S)
     caption = _visible(re.search(r"<caption>(.*?)</caption>", page, re.S).group(1))
+    for folder in {name.rpartition("/")[0] for name in files}:
+        assert f"results/{folder}/" in caption
     for row, (name, f) in zip(rows, files.items(), strict=True):
         text = _visible(row)
-        assert name in text.replace(" ", "")
+        assert name.rpartition("/")[2] in text.replace(" ", "")  # the file, its folder in the caption
         commit = f["git_commit"]
         assert f'title="{commit}"' in row and commit[:7] in text and commit not in text  # short, full on hover
         assert str(f["parallel_runs"]) in text.split()

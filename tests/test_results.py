@@ -14,15 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_committed_results_are_found_in_the_checkout():
-    path = results.results_path("mixer_speed_h100.json", download=False)
-    assert path.resolve() == (ROOT / "results" / "mixer_speed_h100.json").resolve()
-    assert results.load_json("mixer_speed_h100.json")["rows"]
+    path = results.results_path("appendix_fast/mixer_speed_h100.json", download=False)
+    assert path.resolve() == (ROOT / "results" / "appendix_fast" / "mixer_speed_h100.json").resolve()
+    assert results.load_json("appendix_fast/mixer_speed_h100.json")["rows"]
 
 
 def test_environment_variable_takes_precedence(tmp_path, monkeypatch):
-    (tmp_path / "mixer_speed_h100.json").write_text('{"rows": [], "mine": true}')
+    (tmp_path / "appendix_fast").mkdir()
+    (tmp_path / "appendix_fast" / "mixer_speed_h100.json").write_text('{"rows": [], "mine": true}')
     monkeypatch.setenv("CUBIT_LITE_RESULTS", str(tmp_path))
-    assert results.load_json("mixer_speed_h100.json")["mine"] is True
+    assert results.load_json("appendix_fast/mixer_speed_h100.json")["mine"] is True
 
 
 def test_missing_file_without_download_is_a_clear_error():
@@ -47,9 +48,20 @@ def test_download_is_cached(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "new.json").is_file()
 
 
-@pytest.mark.parametrize("name", ["", "../secrets.json", "a/b.json", ".hidden"])
-def test_only_plain_file_names(name):
-    with pytest.raises(ValueError, match="plain file name"):
+def test_a_file_in_a_folder_is_downloaded_into_that_folder_of_the_cache(tmp_path, monkeypatch):
+    """Colab: a chapter asks for ``ch07/...``; the download keeps the folder, in the URL and in the cache."""
+    (tmp_path / "remote" / "ch07").mkdir(parents=True)
+    (tmp_path / "remote" / "ch07" / "new.json").write_text('{"x": 2}')
+    monkeypatch.setattr(results, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(results, "RESULTS_URL", (tmp_path / "remote").as_uri() + "/")
+    assert results.load_json("ch07/new.json") == {"x": 2}
+    assert (tmp_path / "cache" / "ch07" / "new.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["", "/etc/passwd", "../secrets.json", "ch07/../x.json", "ch07//x.json",
+                                  ".hidden", "ch07/.hidden", "ch07\\x.json", None])
+def test_names_are_relative_paths_of_plain_parts(name):
+    with pytest.raises(ValueError, match="name must be a file inside results/, its folders separated by '/'"):
         results.results_path(name)
 
 
@@ -61,8 +73,12 @@ def test_repository_url_matches_the_book_config():
 RESULTS = ROOT / "results"
 
 
-@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")) + sorted(RESULTS.glob("fair_comparison/*.json")),
-                         ids=lambda p: p.name)
+STUDIES = {path.parent.name for path in (ROOT / "experiments").glob("*/PLAN.md")}  # folders with a plan
+PAGE_FILES = [path for path in sorted(RESULTS.glob("*/*.json")) if path.parent.name not in STUDIES]
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")) + sorted(RESULTS.glob("fair_comparison/*.json"))
+                         + PAGE_FILES, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_every_result_file_records_its_provenance(path):
     import json
     import re
@@ -88,7 +104,7 @@ def test_results_stay_small_enough_to_commit():
     assert total <= 25 * 2**20, f"results/ holds {total / 2**20:.1f} MiB; the limit is 25 MiB"
 
 
-@pytest.mark.parametrize("name", ["main-transformer-s0.pt", "main-cubit-s0.pt"])
+@pytest.mark.parametrize("name", ["ch07/main-transformer-s0.pt", "ch07/main-cubit-s0.pt"])
 def test_committed_checkpoints_sample_on_a_cpu(name):
     from cubit_lite.checkpoint import load_model
     from cubit_lite.sample import sample_text
@@ -113,23 +129,23 @@ def test_collect_runs_gathers_each_mixers_runs_sorted_by_seed_and_loads_each_fil
     loads = []
     real = results.load_json
     monkeypatch.setattr(results, "load_json", lambda name: loads.append(name) or real(name))
-    sources = {("transformer", 256): [f"lm_main_s{s}.json" for s in (2, 0, 1)],
-               ("cubit", 256): [f"lm_main_s{s}.json" for s in (2, 0, 1)],
-               ("cubit", 1024): ["lm_sweep_T1024.json"]}
+    sources = {("transformer", 256): [f"ch07/lm_main_s{s}.json" for s in (2, 0, 1)],
+               ("cubit", 256): [f"ch07/lm_main_s{s}.json" for s in (2, 0, 1)],
+               ("cubit", 1024): ["ch08/lm_sweep_T1024.json"]}
     files, runs = results.collect_runs(sources)
     assert sorted(loads) == sorted(set(loads)) == sorted(files)
     assert [r["seed"] for r in runs[("transformer", 256)]] == [0, 1, 2]
     for (mixer, T), rs in runs.items():
         assert all(r["mixer"] == mixer and r["train_config"]["block_size"] == T for r in rs)
-    main = {s: real(f"lm_main_s{s}.json") for s in range(3)}
+    main = {s: real(f"ch07/lm_main_s{s}.json") for s in range(3)}
     assert runs[("cubit", 256)] == [next(r for r in main[s]["runs"] if r["mixer"] == "cubit") for s in range(3)]
 
 
 @pytest.mark.parametrize("sources, error, match", [
     ({}, TypeError, "non-empty dict"),
-    ({"cubit": ["lm_main_s0.json"]}, TypeError, "tuple whose first item is a mixer name"),
-    ({("cubit",): "lm_main_s0.json"}, TypeError, "non-empty list of file names"),
-    ({("no-such-mixer",): ["lm_main_s0.json"]}, ValueError, "no run of mixer 'no-such-mixer'"),
+    ({"cubit": ["ch07/lm_main_s0.json"]}, TypeError, "tuple whose first item is a mixer name"),
+    ({("cubit",): "ch07/lm_main_s0.json"}, TypeError, "non-empty list of file names"),
+    ({("no-such-mixer",): ["ch07/lm_main_s0.json"]}, ValueError, "no run of mixer 'no-such-mixer'"),
 ])
 def test_collect_runs_rejects_bad_sources(sources, error, match):
     with pytest.raises(error, match=match):

@@ -167,6 +167,15 @@ def test_files_table_gives_device_torch_commit_and_day(results_dir):
         files_table(["bad.txt"])
 
 
+def test_files_table_names_a_file_by_its_path_inside_results_breaking_after_the_slash(results_dir):
+    made = {"device": "NVIDIA H200", "torch": "2.11.0", "git_commit": "b" * 40, "created_utc": "2026-12-02T10:00:00"}
+    (results_dir / "appendix_fast").mkdir()
+    (results_dir / "appendix_fast" / "speed.json").write_text(json.dumps(made))
+    table = files_table(["appendix_fast/speed.json"])
+    assert table.rows[0][:2] == ["appendix_fast/speed.json", "NVIDIA H200"]
+    assert "<code>appendix_<wbr>fast/<wbr>speed.json</code>" in table._repr_html_()
+
+
 def test_glue_text_prints_the_values_where_myst_nb_is_missing(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # an import of myst_nb now fails, as in Colab
     glue_text(ratio="0.32", length=1024)

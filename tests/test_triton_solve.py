@@ -218,7 +218,7 @@ def test_per_shape_choices_try_every_candidate_only_for_wide_heads():
 
 def test_eight_gradient_warps_are_refused_for_narrow_heads_before_any_kernel():
     """A fixed 64-row gradient tile with 8 warps stopped the H200 at narrow heads
-    (results/triton_launches_h200.json): the solve says so instead of launching it."""
+    (results/appendix_fast/triton_launches_h200.json): the solve says so instead of launching it."""
     r = torch.randn(1, 1, 5, 20, device=DEVICE)  # head width 20 → padded to 32
     v = torch.randn(1, 1, 5, 5, device=DEVICE)
     ones = torch.ones(1, 1, 5, device=DEVICE)
@@ -232,7 +232,7 @@ def test_eight_gradient_warps_are_refused_for_narrow_heads_before_any_kernel():
 
 
 def test_the_refused_launches_are_the_ones_that_failed_on_the_gpu():
-    """results/triton_launches_h200.json (benchmarks/triton_launch_check.py): the library's
+    """results/appendix_fast/triton_launches_h200.json (benchmarks/triton_launch_check.py): the library's
     default ran accurately at every shape; each launch that broke the GPU is one the solve
     now refuses, and every fixed launch that ran is one it still allows, but for 8 warps at
     narrow heads, refused at every length."""
@@ -240,7 +240,7 @@ def test_the_refused_launches_are_the_ones_that_failed_on_the_gpu():
 
     from cubit_lite.results import load_json
 
-    rows = load_json("triton_launches_h200.json")["rows"]
+    rows = load_json("appendix_fast/triton_launches_h200.json")["rows"]
     assert {row["config"] for row in rows} >= {"auto", "g64w8"} and len(rows) >= 20
     for row in rows:
         _, _, _, d, dv = (int(n) for n in row["shape"].split("x"))

@@ -74,7 +74,7 @@ The same choice applies to DeltaFormer's ``deltaformer_solve`` / ``deltaformer_a
 
 AUTO_PICKS_TRITON = True
 """Whether ``implementation="auto"`` runs the Triton kernels for a causal float32 solve on
-an Ampere-or-newer CUDA GPU (compiled and tested there: ``results/cuda_tests_h200.txt``)."""
+an Ampere-or-newer CUDA GPU (compiled and tested there: ``results/appendix_fast/cuda_tests_h200.txt``)."""
 
 _HALF = (torch.float16, torch.bfloat16)
 

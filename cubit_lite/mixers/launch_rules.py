@@ -4,7 +4,7 @@ One rule, read by the solve (:mod:`cubit_lite.mixers.triton_solve`, which refuse
 unsafe fixed launch) and by its kernels' autotuner (:mod:`cubit_lite.mixers._triton_kernels`,
 which prunes its candidates): with head or value widths below :data:`WIDE`, the gradient
 kernels run with 4 warps only; more is refused. The measurements behind it are
-``results/triton_launches_h200.json`` (``benchmarks/triton_launch_check.py``): on a Hopper
+``results/appendix_fast/triton_launches_h200.json`` (``benchmarks/triton_launch_check.py``): on a Hopper
 GPU a tile of 64 rows with 8 warps ends in an illegal memory access at some narrow shapes,
 and 4 warps run every tested shape.
 """

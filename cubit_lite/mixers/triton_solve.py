@@ -214,8 +214,8 @@ def _check_precision(precision: str) -> None:
 DEFAULT_CONFIG = TritonConfig()
 """The library's configuration: bfloat16 tile products for half-precision inputs,
 superblocks of 1024 tokens, and the gradient tile and ``row_lse``'s warps chosen per shape.
-The measurements behind it are ``results/mixer_speed_{fp32,bf16}_tuned_h200.json`` and
-``results/tune_triton_T4096_tuned_h200.json`` (``benchmarks/tune_triton.py``)."""
+The measurements behind it are ``results/appendix_fast/mixer_speed_{fp32,bf16}_h200.json`` and
+``results/appendix_fast/tune_triton_T4096_h200.json`` (``benchmarks/tune_triton.py``)."""
 
 _current = DEFAULT_CONFIG
 
