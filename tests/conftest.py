@@ -13,27 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 
 
-SLOW_TESTS = ROOT / "tests" / "slow_tests.txt"
-
-
-def slow_test_ids() -> set[str]:
-    """Node ids (without parameters) listed in ``tests/slow_tests.txt``: one per line, ``#`` comments."""
-    lines = SLOW_TESTS.read_text(encoding="utf-8").splitlines()
-    return {line.split("#", 1)[0].strip() for line in lines} - {""}
-
-
 def pytest_collection_modifyitems(config, items):
     """Set the markers that follow from what a test is (CONTRIBUTING.md, "The loop").
 
-    ``slow``: listed in ``tests/slow_tests.txt`` (every parameter of a listed test, every test
-    of a listed module);
-    ``book``: uses the ``book_build`` fixture; ``gpu``: skipped without CUDA.
+    ``book``: uses the ``book_build`` fixture; ``gpu``: skipped without CUDA. (``slow`` sits on
+    the tests themselves, ``@pytest.mark.slow``.)
     """
-    slow = slow_test_ids()
     for item in items:
-        test, module = item.nodeid.split("[", 1)[0], item.nodeid.split("::", 1)[0]
-        if test in slow or module in slow:
-            item.add_marker(pytest.mark.slow)
         if "book_build" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.book)
         if any("CUDA" in str(mark.kwargs.get("reason", "")) for mark in item.iter_markers("skipif")):

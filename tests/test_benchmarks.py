@@ -15,6 +15,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # 2.7 s
 def test_mixer_speed_smoke_run_writes_json(tmp_path):
     out = tmp_path / "speed.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu",
@@ -35,6 +36,7 @@ def test_mixer_speed_smoke_run_writes_json(tmp_path):
     assert all(row["relative_error_vs_float64"] < 1e-4 for row in result["accuracy"])
 
 
+@pytest.mark.slow  # 2.0 s
 def test_mixer_speed_rejects_lengths_longer_than_the_batch(tmp_path):
     command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu",
                "--lengths", "64", "--tokens", "32", "--out", str(tmp_path / "x.json")]
@@ -51,6 +53,7 @@ def test_committed_speed_results_carry_their_provenance(path):
     assert any(row["mixer"] == "sdpa" and row["status"] == "ok" for row in result["rows"])
 
 
+@pytest.mark.slow  # 4.1 s
 def test_profile_mixer_prints_a_table_with_its_provenance():
     command = [sys.executable, str(ROOT / "benchmarks" / "profile_mixer.py"), "--device", "cpu", "--mixer", "cubit",
                "--length", "16", "--tokens", "32", "--heads", "2", "--head-dim", "4", "--rows", "5",
@@ -61,6 +64,7 @@ def test_profile_mixer_prints_a_table_with_its_provenance():
     assert "Self CPU time total" in done.stdout
 
 
+@pytest.mark.slow  # 2.6 s
 def test_gpu_only_rows_are_left_out_on_the_cpu_by_default(tmp_path):
     out = tmp_path / "speed.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu", "--lengths", "8",
@@ -86,6 +90,7 @@ def test_gpu_suite_script_parses_and_names_real_rows():
     assert done.returncode == 2 and "unknown stage 'nonsense'" in done.stderr
 
 
+@pytest.mark.slow  # 4.6 s
 def test_superblock_is_recorded_and_checked(tmp_path):
     base = [sys.executable, str(ROOT / "benchmarks" / "mixer_speed.py"), "--device", "cpu", "--lengths", "8",
             "--tokens", "8", "--heads", "1", "--head-dim", "4", "--warmup", "0", "--repeat", "1",
@@ -96,6 +101,7 @@ def test_superblock_is_recorded_and_checked(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["config"]["superblock"] == 128
 
 
+@pytest.mark.slow  # 2.2 s (measured under its former name)
 def test_tune_triton_knobs_are_fields_of_the_config_and_it_needs_a_gpu(tmp_path):
     """Every knob the tuner sets is a field of ``TritonConfig``; on a CPU it stops with a clear message."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -118,6 +124,7 @@ def test_tune_triton_knobs_are_fields_of_the_config_and_it_needs_a_gpu(tmp_path)
         assert done.returncode == 2 and "tuned on a CUDA GPU" in done.stderr
 
 
+@pytest.mark.slow  # 4.7 s
 def test_profile_lm_step_times_and_profiles_a_small_model_on_the_cpu():
     command = [sys.executable, str(ROOT / "benchmarks" / "profile_lm_step.py"), "--device", "cpu", "--mixer", "cubit",
                "--mixer-option", "implementation=blocked", "--block-size", "32", "--batch-size", "2", "--n-layer", "1",
@@ -129,6 +136,7 @@ def test_profile_lm_step_times_and_profiles_a_small_model_on_the_cpu():
     assert "_BlockedRidgeSolve" in done.stdout  # the profile table names the solve that ran
 
 
+@pytest.mark.slow  # 11.9 s
 def test_triton_launch_check_names_configs_and_shapes_and_needs_a_gpu(tmp_path):
     """The launch check parses its configurations and shapes, refuses bad ones before any
     work, and on a CPU stops with a clear message; one pair runs end to end in Triton's

@@ -96,6 +96,7 @@ def test_notebooks_start_with_seeds_and_the_device(path):
     assert "setup_notebook(SEED)" in setup.source and "SEED = " in setup.source
 
 
+@pytest.mark.slow  # 2.0 s
 def test_self_checks_are_up_to_date():
     """Every chapter's self-check cell is what scripts/add_self_checks.py writes (none missing, none stale)."""
     done = subprocess.run([sys.executable, "scripts/add_self_checks.py", "--check"], cwd=ROOT, capture_output=True,

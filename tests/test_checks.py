@@ -183,6 +183,7 @@ def test_every_check_has_planted_mistakes():
     assert set(WRONG) == set(CHECKS) and len(CHECKS) >= 8
 
 
+@pytest.mark.slow  # 1.3 s
 @pytest.mark.parametrize("name", list(CHECKS))
 def test_the_reference_passes(name):
     result = check(name, CHECKS[name].reference)
@@ -190,6 +191,7 @@ def test_the_reference_passes(name):
     assert repr(result) == str(result) == f"✓ {name}: {len(CHECKS[name].run_cases())} cases passed"
 
 
+@pytest.mark.slow  # 1.6 s
 @pytest.mark.parametrize("name", list(CHECKS))
 def test_the_books_worked_solution_passes(name):
     result = check(name, _worked_solution(name))

@@ -1,43 +1,17 @@
-"""The development loop stays true: the slow list, the markers, the quick command, the docs.
+"""The development loop stays true: the markers, the stages, the quick command, the docs.
 
 CONTRIBUTING.md ("The loop") describes these; this module keeps it honest.
 """
 
 from __future__ import annotations
 
-import ast
 import itertools
 import re
 import tomllib
 from pathlib import Path
 
-from conftest import slow_test_ids
-
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_LEFT_OUT = ("slow", "gpu", "build", "book", "colab", "browser")
-
-
-def _test_names(path: Path) -> set[str]:
-    """``name`` and ``Class::name`` of every test function a module defines."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-            names.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            names |= {f"{node.name}::{f.name}" for f in node.body
-                      if isinstance(f, ast.FunctionDef) and f.name.startswith("test")}
-    return names
-
-
-def test_every_listed_slow_test_exists():
-    stale = []
-    for node_id in sorted(slow_test_ids()):
-        module, _, name = node_id.partition("::")
-        path = ROOT / module
-        if not path.is_file() or (name and name not in _test_names(path)):
-            stale.append(node_id)
-    assert not stale, f"tests/slow_tests.txt names tests that no longer exist: {stale}"
 
 
 def test_the_markers_are_registered_and_documented():

@@ -52,6 +52,7 @@ def _status_cells(document) -> list[nodes.entry]:
     return [row.children[names.index("Status")] for row in rows]
 
 
+@pytest.mark.slow  # 1.0 s
 def test_status_marks_become_words_and_the_table_has_no_emoji():
     document = _stat_table({"book/01_nadaraya_watson": True, "book/02_kernel_ridge": False})
     assert exec_status_text.status_marks_to_words(document) == 2

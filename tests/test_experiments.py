@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # 7.6 s
 def test_grid_of_two_mixers_runs_in_parallel_and_is_summarised(tmp_path):
     summary = tmp_path / "out" / "grid.json"
     command = [sys.executable, str(ROOT / "experiments" / "run_lm.py"), "--name", "smoke",

@@ -45,6 +45,7 @@ def live_run_cell():
     return cells[0]
 
 
+@pytest.mark.slow  # 6.0 s
 def test_the_live_run_makes_one_output_with_every_evaluation(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 

@@ -75,6 +75,7 @@ def test_training_step_counts_parameters_gradients_and_adamw_state():
     assert estimate.fits() and "GiB" in str(estimate)
 
 
+@pytest.mark.slow  # 1.2 s
 def test_activations_grow_with_the_batch_and_quadratically_for_cubit():
     """Doubling the batch about doubles what is above the weights; Cubit's T x T matrices grow with T^2."""
     def above_weights(**shape):

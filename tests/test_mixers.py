@@ -285,6 +285,7 @@ GRADCHECKS = {
 }
 
 
+@pytest.mark.slow  # 1.6 s
 @pytest.mark.parametrize("name", sorted(GRADCHECKS))
 def test_gradcheck_float64(name):
     fn, n_inputs = GRADCHECKS[name]
@@ -292,6 +293,7 @@ def test_gradcheck_float64(name):
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow  # 4.0 s
 def test_gradcheck_cubit_through_s_lambda_and_scale():
     """Gradients reach every input of eq. (13): q, k, v, r, the LRR scales s, per-head λ and g."""
     q, k, v, r = (_small(1, 2, 5, 3, seed=20 + i) for i in range(4))
@@ -306,6 +308,7 @@ def test_gradcheck_cubit_through_s_lambda_and_scale():
     assert torch.autograd.gradcheck(lambda k, v, b: deltaformer_solve(k, v, b), (k, v, beta), eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow  # 2.6 s
 def test_float32_solve_is_stable_at_4096_tokens():
     """Random float32 inputs, T = 4096: finite, and ‖(P + λI)U − SV‖ / ‖SV‖ < 1e-4."""
     b, h, t, d = 1, 2, 4096, 16

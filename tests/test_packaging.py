@@ -18,6 +18,7 @@ import cubit_lite
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # 3.3 s
 @pytest.mark.build
 def test_wheel_contains_the_library(tmp_path):
     subprocess.run(
@@ -73,6 +74,7 @@ def test_the_console_scripts_are_installed_and_run(script, module, tmp_path):
     assert done.returncode == 2 and f"usage: {script}" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.slow  # 99.9 s
 @pytest.mark.build
 @pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
 def test_a_clean_copy_installs_on_every_supported_python(version, tmp_path):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from cubit_lite.plotting import token_heatmap  # noqa: E402
@@ -141,6 +141,7 @@ def _grouped(sizes) -> dict[tuple[float, float], list[str]]:
     return {(width, tallest[width]): places[width] for width in sorted(tallest)}
 
 
+@pytest.mark.slow  # 4.1 s
 def test_every_figure_size_of_the_chapters_is_shown_at_full_size(book_style):
     """At every figure width the chapters use, a book-style figure's PNG fits the content column.
 

@@ -104,6 +104,7 @@ def test_results_stay_small_enough_to_commit():
     assert total <= 25 * 2**20, f"results/ holds {total / 2**20:.1f} MiB; the limit is 25 MiB"
 
 
+@pytest.mark.slow  # 1.4 s
 @pytest.mark.parametrize("name", ["ch07/main-transformer-s0.pt", "ch07/main-cubit-s0.pt"])
 def test_committed_checkpoints_sample_on_a_cpu(name):
     from cubit_lite.checkpoint import load_model

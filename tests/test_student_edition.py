@@ -91,6 +91,7 @@ def test_the_toc_notebooks_are_found():
     assert len(NOTEBOOKS) >= 6
 
 
+@pytest.mark.slow  # 2.5 s
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_solution_survives(student_folder, source):
     original = nbformat.read(source, as_version=4)
@@ -141,6 +142,7 @@ CLAIMS_FOLDED = re.compile(r"[^.!?]*\b(solutions?\b[^.!?]*\bfold|fold\w*\b[^.!?]
                            re.IGNORECASE)
 
 
+@pytest.mark.slow  # 2.6 s
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_student_notebook_claims_folded_solutions(student_folder, source):
     """The chapters say their solutions are folded under each exercise; a student copy has none to fold."""
@@ -265,6 +267,7 @@ def test_unbalanced_solutions_are_a_clear_error(cells, message):
     assert "book/99_broken.ipynb" in str(err.value) and "cell" in str(err.value)
 
 
+@pytest.mark.slow  # 1.9 s
 def test_the_command_line_fails_loudly_and_writes_nothing(tmp_path):
     broken = tmp_path / "broken.ipynb"
     nbformat.write(_nb(("md", "```{solution-start} ex-a\n```"), ("code", "x = 1")), broken)
@@ -276,6 +279,7 @@ def test_the_command_line_fails_loudly_and_writes_nothing(tmp_path):
     assert not out.exists() and not (tmp_path / "out.zip").exists()
 
 
+@pytest.mark.slow  # 1.9 s
 def test_the_command_line_refuses_to_overwrite_the_full_edition(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--out", str(ROOT / "book"), "--no-zip"],
                           capture_output=True, text=True)
@@ -300,6 +304,7 @@ def _checks(cells) -> list[str]:
     return [name for c in cells if c.cell_type == "code" for name, _ in CHECK_CALL.findall(c.source)]
 
 
+@pytest.mark.slow  # 4.3 s
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_checked_exercises_keep_the_stub_and_the_check_and_lose_the_worked_function(student_folder, source):
     original = nbformat.read(source, as_version=4)
@@ -373,6 +378,7 @@ def test_command_line_writes_the_folder_and_the_zip(student_folder):
             assert z.read(members[name]) == (student_folder / name).read_bytes()
 
 
+@pytest.mark.slow  # 4.8 s
 def test_command_line_options(tmp_path):
     one = NOTEBOOKS[0]
     done = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "s"), "--zip",
@@ -391,6 +397,7 @@ def test_the_zip_is_the_same_every_time(tmp_path):
     assert student_edition.write_zip(tmp_path / "b.zip", made).read_bytes() == first
 
 
+@pytest.mark.slow  # 10.0 s
 def test_student_edition_of_chapter_1_executes(tmp_path, monkeypatch):
     """Removing the solutions breaks nothing later in the chapter: it runs top to bottom (~15 s)."""
     from nbclient import NotebookClient

@@ -38,6 +38,7 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # 5.7 s
 def test_cli_end_to_end_loss_falls_and_everything_is_written(tmp_path):
     out = tmp_path / "run"
     done = run_cli("--mixer", "cubit", "--corpus", "shakespeare", "--max-chars", "100000", *TINY,
@@ -63,6 +64,7 @@ def _state(out: Path) -> dict:
     return load_checkpoint(out / "latest.pt")["model"]
 
 
+@pytest.mark.slow  # 2.5 s
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     base = TrainConfig(out=str(tmp_path / "straight"), corpus="shakespeare", max_chars=60000, mixer="cubit",
                        block_size=16, n_layer=1, n_head=2, d_model=16, batch_size=4, steps=24, warmup=3,
@@ -88,6 +90,7 @@ def test_resume_refuses_a_checkpoint_from_another_configuration(tmp_path):
         train(replace(config, d_model=32, resume=True))
 
 
+@pytest.mark.slow  # 11.6 s
 def test_two_process_ddp_on_gloo(tmp_path):
     out = tmp_path / "ddp"
     done = run_cli("--mixer", "cubit", "--corpus", "shakespeare", "--max-chars", "60000", *TINY, "--steps", "10",
@@ -100,6 +103,7 @@ def test_two_process_ddp_on_gloo(tmp_path):
     assert len(load_checkpoint(out / "latest.pt")["rng"]["batches"]) == 2
 
 
+@pytest.mark.slow  # 13.3 s
 def test_sampling_from_a_checkpoint(tmp_path):
     out = tmp_path / "s"
     train(TrainConfig(out=str(out), max_chars=30000, block_size=16, n_layer=1, n_head=2, d_model=16, batch_size=4,
@@ -212,6 +216,7 @@ def test_training_on_a_t4_refuses_bf16_before_loading_anything(monkeypatch, tmp_
 # --------------------------------------------------------------------------- #
 # The first lines say how each mixer runs
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # 4.1 s
 def test_the_first_lines_say_how_each_mixer_runs(tmp_path, capsys):
     config = TrainConfig(out=str(tmp_path / "run"), max_chars=30000, block_size=16, n_layer=2, n_head=2, d_model=16,
                          batch_size=4, steps=2, eval_interval=2, eval_batches=1, progress=False, device="cpu",

@@ -120,6 +120,7 @@ def _start_long_run(out: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, env=ENV)
 
 
+@pytest.mark.slow  # 7.3 s
 def test_two_trainers_on_one_folder_the_second_is_refused_with_the_first_named(tmp_path):
     out = tmp_path / "run"
     first = _start_long_run(out)
@@ -133,6 +134,7 @@ def test_two_trainers_on_one_folder_the_second_is_refused_with_the_first_named(t
         first.wait(timeout=60)
 
 
+@pytest.mark.slow  # 7.2 s
 def test_killed_run_resumes_and_its_stale_temporary_files_are_removed(tmp_path):
     out = tmp_path / "run"
     first = _start_long_run(out)
@@ -200,6 +202,7 @@ class _RunsCode:
         return (Path.write_text, (self.marker, "code ran"))
 
 
+@pytest.mark.slow  # 3.5 s
 def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     crafted = tmp_path / "crafted.pt"
@@ -270,6 +273,7 @@ def test_non_finite_and_absurd_hyperparameters_are_refused(change, message):
         tiny(Path("x"), **change).validate()
 
 
+@pytest.mark.slow  # 3.5 s
 def test_cli_refuses_an_infinite_learning_rate_in_one_line(tmp_path):
     """Through a real subprocess: the exit status and the one line a user sees."""
     done = cli("--lr", "inf", "--out", str(tmp_path / "x"), "--no-progress")
@@ -344,6 +348,7 @@ def test_resume_refuses_a_changed_number_of_processes(tmp_path):
 # --------------------------------------------------------------------------- #
 # Sampling
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # 12.0 s
 @pytest.mark.parametrize("args, message", [
     (["--device", "banana"], "--device must be cpu, cuda, cuda:N or mps"),
     (["--temperature", "1e-45"], "--temperature must be a number from 0.001 to 1000"),

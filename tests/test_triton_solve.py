@@ -39,6 +39,8 @@ from cubit_lite.mixers import (  # noqa: E402
 )
 from cubit_lite.mixers.logits import reference_factors, reference_scales  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test runs Triton's CPU interpreter: minutes in all
+
 pytest.importorskip("triton", reason="the Triton path needs the `triton` package")
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

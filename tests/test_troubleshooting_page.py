@@ -262,6 +262,7 @@ def test_the_built_page_shows_the_messages_and_no_launch_button(book_build):
 # --------------------------------------------------------------------------- #
 # The page, executed
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # 30 s
 def test_the_page_runs_top_to_bottom_and_leaves_nothing_behind(tmp_path):
     """Executed as the build executes it (from book/), each cell within its budget: no error, every shown
     command with its exit status, and nothing written outside the scratch folder, which is gone after."""

@@ -6,10 +6,10 @@ import sys
 
 import ipywidgets as widgets
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
 from ipywidgets.embed import embed_data  # noqa: E402
 
 from cubit_lite import widgets as cw  # noqa: E402
@@ -195,6 +195,7 @@ def test_a_higher_dpi_sharpens_a_frame_without_enlarging_it():
     assert abs(declared_192 - declared_96) <= 1
 
 
+@pytest.mark.slow  # 1.5 s
 def test_executing_a_live_slider_sends_nothing_back_to_the_kernel(tmp_path, monkeypatch):
     """Run a live slider in a real kernel through nbclient: the client never writes comm messages to the kernel.
 
