@@ -31,6 +31,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
+from matplotlib.container import StemContainer
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "weight_heatmap",
     "plot_samples",
     "token_heatmap",
+    "weight_stems",
 ]
 
 COLORS = {
@@ -233,3 +235,24 @@ def token_heatmap(
     if title:
         ax.set_title(title)
     return image
+
+
+def weight_stems(ax: Axes, positions, weights, *, color: str) -> StemContainer:
+    """The weights one prediction gives to past points, as stems at their positions, with a zero line.
+
+    ``positions`` are where the past points sit on the horizontal axis (their inputs ``x_j``
+    or token indices), ``weights`` the weight of each, of the same length; negative weights
+    hang below the zero line. For one row of a smoother or mixing matrix: NW's or
+    attention's weights are all positive, those of KRR and Cubit are not. Returns the stems.
+    """
+    positions = np.asarray(positions, dtype=float)
+    weights = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=float)
+    if positions.ndim != 1 or positions.shape != weights.shape:
+        raise ValueError(
+            f"positions and weights must be 1-D of one length; got shapes {positions.shape} and {weights.shape}"
+        )
+    stems = ax.stem(positions, weights, basefmt=" ")
+    stems.markerline.set(color=color, markersize=4)
+    stems.stemlines.set(color=color, linewidth=1.3)
+    ax.axhline(0.0, color=COLORS["truth"], linewidth=0.6)
+    return stems

@@ -68,7 +68,7 @@ HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc=\")(?P<target>[^\"]+)(\")")
 PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|(?P<ticks>`+).*?(?P=ticks)", re.S)
 SOLUTION_START, SOLUTION_END = "\x00solution-start:", "\x00solution-end\x00"
 ADMONITIONS = ("note", "tip", "warning", "important", "caution", "attention", "danger", "error", "hint", "seealso")
-HIDDEN_TAGS = ("hide-input", "remove-input", "remove-cell")
+HIDDEN_TAGS = ("hide-input", "remove-input", "remove-cell", "hide-cell")
 ROLES = ("ref", "numref", "eq", "prf:ref", "doc", "cite", "cite:p", "cite:t", "glue", "glue:", "glue:text", "glue:md")
 GLUE_NOTE = (
     "Numbers that the site writes into the text appear here by name, such as `name`: the cell that "
@@ -364,6 +364,8 @@ def directive(name: str, arg: str, options: dict[str, str], body: str, ctx: Cont
         if arg:
             heading += f" ({convert_inline(arg, ctx)})"
         return _titled(heading + ".", convert_markdown(body, ctx))
+    if name == "admonition" and "dropdown" in options.get("class", "").split():  # folded on the site: folded here
+        name, options = "dropdown", {}
     if name == "admonition":
         return _titled(convert_inline(arg, ctx) + ".", convert_markdown(body, ctx))
     if name in ADMONITIONS:

@@ -524,3 +524,21 @@ def test_every_page_names_the_version_in_its_footer(book_build):
         html = (book_build / "html" / f"{page.doc}.html").read_text(encoding="utf-8")
         assert f'<p class="book-version">Version {version} · <a href="' in html, page.doc
     assert f"is version {version}," in (book_build / "html" / "book" / "preface.html").read_text(encoding="utf-8")
+
+
+def test_an_advanced_box_folded_on_the_site_stays_folded_and_hidden_cells_stay_hidden(mini_book):
+    """An admonition with the dropdown class becomes <details>; a hide-cell code cell is hidden like hide-input."""
+    path = mini_book / "book" / "two.ipynb"
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    notebook["cells"] += _notebook(
+        ("markdown", "```{admonition} Advanced: why it holds\n:class: dropdown advanced\nBecause {eq}`eq-two`.\n```"),
+        ("code", "study()", {"tags": ["hide-cell"]}),
+    )["cells"]
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    colab_edition.write_edition(mini_book / "colab", mini_book)
+    edition = cells(mini_book / "colab" / "two.ipynb")
+    folded = [c["source"] for c in edition if c["cell_type"] == "markdown" and "why it holds" in c["source"]]
+    assert folded == ["<details>\n<summary>Advanced: why it holds</summary>\n\n"
+                      "Because [(2.1)](https://owner.github.io/mini/book/two.html#equation-eq-two).\n\n</details>"]
+    study = next(c for c in edition if c["cell_type"] == "code" and c["source"] == "study()")
+    assert study["metadata"] == colab_edition._hidden({"tags": ["hide-cell"]}) != {"tags": ["hide-cell"]}
