@@ -274,6 +274,10 @@ def test_notebook_runs_as_in_colab(colab_env, path, tmp_path):
     source_text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     if "parameter_slider(" in source_text:
         assert widget_views, "a live slider should be a widget view in ipywidgets 7"
+    for cell in nb.cells:  # the playground renders in Colab's output HTML: its element, its script, its data
+        if cell.cell_type == "code" and "playground(" in cell.source:
+            page = "".join(out.get("data", {}).get("text/html", "") for out in cell.get("outputs", []))
+            assert 'class="cubit-playground' in page and "CubitPlayground" in page and "<script" in page, cell.id
     taken = json.loads(times.read_text(encoding="utf-8"))
     slowest = max(taken, key=taken.get)
     print(f"{path.name} [{colab_env['name']}]: {nb.metadata['executed_seconds']:.0f} s; "
