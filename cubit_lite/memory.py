@@ -43,6 +43,7 @@ from torch.utils._pytree import tree_leaves
 from .model import Block, CharLM
 from .optim import make_optimizer
 from .train_config import TrainConfig
+from .validation import positive_int
 
 __all__ = ["T4_USABLE_BYTES", "MemoryBound", "MemoryEstimate", "available_memory", "check_memory", "forward_memory",
            "peak_bytes", "training_memory_bound", "training_step_memory"]
@@ -134,8 +135,7 @@ def training_step_memory(config, vocab_size: int, *, precision: str = "fp32") ->
     """
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16; got {precision!r}")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer; got {vocab_size!r}")
+    vocab_size = positive_int("vocab_size", vocab_size)
     config.validate()
     model_config = config.model_config(vocab_size)
     sizes: dict[str, int] = {}
@@ -171,9 +171,7 @@ def forward_memory(model_config, batch_size: int, length: int) -> int:
 
     Counts the parameters (float32) and the logits ``(B, T, V)``.
     """
-    for name, value in (("batch_size", batch_size), ("length", length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    batch_size, length = positive_int("batch_size", batch_size), positive_int("length", length)
     if length > model_config.block_size:
         raise ValueError(f"length {length} is longer than the model's block_size {model_config.block_size}")
 
@@ -262,9 +260,7 @@ def training_memory_bound(config, vocab_size: int | None, device: str | torch.de
     (``tests/test_memory.py`` compares it with :func:`training_step_memory`).
     ``vocab_size=None`` (not known yet) counts a vocabulary of one character and no logits.
     """
-    if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int)
-                                   or vocab_size < 1):
-        raise ValueError(f"vocab_size must be a positive integer or None; got {vocab_size!r}")
+    vocab_size = positive_int("vocab_size", vocab_size, allow_none=True)
     config.validate()
     config.check_model()
     device = torch.device(device)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .mixers import MIXER_NAMES, MixerCache, build_mixer, mixer_options
+from .validation import positive_int
 
 __all__ = ["POSITIONS", "CharLM", "ModelConfig", "parameter_generator"]
 
@@ -89,9 +90,7 @@ class ModelConfig:
     def validate(self) -> ModelConfig:
         """Raise :class:`ValueError` naming the first bad field; return ``self``."""
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model", "mlp_ratio"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            setattr(self, name, positive_int(name, getattr(self, name)))
         if self.mixer not in MIXER_NAMES:
             raise ValueError(f"unknown mixer {self.mixer!r}; choose one of {', '.join(MIXER_NAMES)}")
         if self.positions not in POSITIONS:

@@ -37,6 +37,8 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .validation import positive_int
+
 __all__ = [
     "RESULTS_URL",
     "best_steps",
@@ -513,8 +515,7 @@ def profile_kernel_times(
         ValueError: the file has no ``Self CUDA time total`` line, or ``passes`` is not a
             positive integer.
     """
-    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
-        raise ValueError(f"passes must be a positive integer (the passes the profile covers); got {passes!r}")
+    passes = positive_int("passes", passes, hint=" (the passes the profile covers)")
     text = results_path(name).read_text(encoding="utf-8")
     total = re.search(r"Self CUDA time total: (\S+)", text)
     if total is None:

@@ -20,6 +20,7 @@ import torch
 from .mixer_options import check_mixer_options, check_option_types
 from .mixers import MIXER_NAMES, build_mixer
 from .model import POSITIONS, ModelConfig
+from .validation import positive_int
 
 __all__ = ["DEVICE_PATTERN", "MAX_LR", "MAX_SEED", "TrainConfig"]
 
@@ -80,9 +81,7 @@ class TrainConfig:
                              "(e.g. runs/NAME), where it writes config.json, metrics.jsonl and its checkpoints")
         for name in ("block_size", "batch_size", "steps", "eval_interval", "eval_batches", "log_interval",
                      "n_layer", "n_head", "d_model"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            setattr(self, name, positive_int(name, getattr(self, name)))
         for name in ("warmup", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -90,9 +89,7 @@ class TrainConfig:
         if self.seed > MAX_SEED:
             raise ValueError(f"seed must be at most 2**32 - 1 = {MAX_SEED}; got {self.seed}")
         for name in ("max_chars", "stop_at"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"{name} must be a positive integer (or left out); got {value!r}")
+            setattr(self, name, positive_int(name, getattr(self, name), allow_none=True))
         for name in ("lr", "min_lr", "weight_decay", "grad_clip", "dropout", "beta1", "beta2", "val_fraction"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..validation import positive_int
 from . import dispatch, naive
 from .functional import CubitMatrices, cubit_matrices
 from .logits import deltaformer_logits, reference_logits
@@ -116,15 +117,12 @@ class MultiHeadMixer(nn.Module):
         self, d_model: int, n_heads: int, *, head_dim: int | None = None, bias: bool = False, rotary: bool = False
     ) -> None:
         super().__init__()
-        for what, value in (("d_model", d_model), ("n_heads", n_heads)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{what} must be a positive integer; got {value!r}")
+        d_model, n_heads = positive_int("d_model", d_model), positive_int("n_heads", n_heads)
         if head_dim is None:
             if d_model % n_heads:
                 raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads}), or pass head_dim")
             head_dim = d_model // n_heads
-        if not isinstance(head_dim, int) or head_dim < 1:
-            raise ValueError(f"head_dim must be a positive integer; got {head_dim!r}")
+        head_dim = positive_int("head_dim", head_dim)
         if rotary and head_dim % 2:
             raise ValueError(f"rotary positions need an even head_dim; got {head_dim}")
         self.d_model, self.n_heads, self.head_dim, self.rotary = d_model, n_heads, head_dim, rotary

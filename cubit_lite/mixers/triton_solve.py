@@ -80,6 +80,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..validation import positive_int
 from .launch_rules import WIDE, all_launches_safe
 
 __all__ = ["DEFAULT_CONFIG", "PRECISIONS", "TritonConfig", "current_config", "float32_tiles", "launch_check_disabled",
@@ -170,8 +171,7 @@ class TritonConfig:
                 continue
             if value not in (1, 2, 4, 8, 16):
                 raise ValueError(f"{name} must be 1, 2, 4, 8 or 16; got {value!r}")
-        if not isinstance(self.stages, int) or self.stages < 1:
-            raise ValueError(f"stages must be a positive integer; got {self.stages!r}")
+        positive_int("stages", self.stages)
         for name in ("float32_precision", "half_precision"):
             _check_precision(getattr(self, name))
 
